@@ -1,0 +1,19 @@
+"""Hook implementations of the core's built-ins (plugin name ``zoo-core``)."""
+
+from __future__ import annotations
+
+from zoo_core.hookspecs import hookimpl
+
+
+@hookimpl
+def zoo_architectures():
+    from zoo_core.builtin.gmm import GaussianMixture
+
+    return {GaussianMixture.architecture: GaussianMixture}
+
+
+@hookimpl
+def zoo_weight_converters():
+    from zoo_core.loading import native_converter
+
+    return {"native": native_converter}

@@ -1,0 +1,140 @@
+"""Model cards: where a model's weights come from, what it was trained on, what it scored.
+
+A card is separate from the architecture config (what builds the module). Cards come from
+``registry.yaml`` (a mapping ``id -> card``) and from plugins' ``zoo_models`` hook (cards
+carrying their ``id``). Every model is pydantic with ``extra="forbid"``: a misspelled field
+is an error that names the source, the model id, the field and what was expected.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+)
+
+MODEL_ID_PATTERN = r"^[a-z0-9][a-z0-9.-]*$"
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+Modality = Literal["image", "audio", "sequence", "points", "text"]
+
+ModelId = Annotated[str, Field(pattern=MODEL_ID_PATTERN, max_length=128)]
+Sha256 = Annotated[str, Field(pattern=SHA256_PATTERN)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BundledWeights(_Strict):
+    """A file shipped inside a plugin's package (at most 10 MB)."""
+
+    bundled: str = Field(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_.]*:[^:]+$",
+        description="`package:relative/path` of the file inside an installed package.",
+    )
+    sha256: Sha256 | None = Field(None, description="sha256 of the file, checked before use.")
+    format: str = Field("native", description="Checkpoint format; a converter reads others.")
+
+
+class HubWeights(_Strict):
+    """Files of a Hugging Face Hub repository, fetched into huggingface_hub's cache."""
+
+    hub: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        description="Repository id, `org/name`.",
+    )
+    revision: str = Field("main", min_length=1, description="Branch, tag or commit hash.")
+    files: list[str] = Field(min_length=1, description="Files of the repository to fetch.")
+    format: str = Field("native", description="Checkpoint format; a converter reads others.")
+    sha256: dict[str, Sha256] = Field(
+        default_factory=dict, description="file -> sha256, checked before use."
+    )
+    allow_pickle: bool = Field(
+        False,
+        description="Whether pickle checkpoints (.bin/.pt/.ckpt) may be read (always "
+        "with torch.load(weights_only=True)).",
+    )
+
+    @field_validator("files")
+    @classmethod
+    def _relative_files(cls, files: list[str]) -> list[str]:
+        for name in files:
+            if not name or name.startswith("/") or ".." in name.split("/"):
+                raise ValueError(f"file {name!r} must be a relative path inside the repository")
+        return files
+
+
+def _weights_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return "bundled" if "bundled" in value else "hub" if "hub" in value else None
+    return "bundled" if isinstance(value, BundledWeights) else "hub"
+
+
+WeightsSource = Annotated[
+    Annotated[BundledWeights, Tag("bundled")] | Annotated[HubWeights, Tag("hub")],
+    Discriminator(
+        _weights_kind,
+        custom_error_type="weights_source",
+        custom_error_message="expected a mapping with either `bundled:` or `hub:`",
+    ),
+]
+
+
+class ModelCard(_Strict):
+    """Everything the zoo knows of one model except the architecture's config schema."""
+
+    id: ModelId = Field(description="Public model id, lowercase `<arch>-<dataset>`.")
+    architecture: str = Field(min_length=1, description="Architecture name (zoo_architectures).")
+    family: str = Field(
+        pattern=r"^[a-z][a-z0-9-]*$", description="Model family (diffusion, gan, vae, ...)."
+    )
+    plugin: str = Field(min_length=1, description="Distribution providing the architecture.")
+    modality: Modality = Field(description="Canonical sample form.")
+    dataset: str = Field(min_length=1, description="Training dataset.")
+    config: dict[str, Any] | str = Field(
+        default_factory=dict,
+        description="Architecture config, or the name of a file in the weights source.",
+    )
+    weights: WeightsSource | None = Field(None, description="Where the weights come from.")
+    license: str | None = Field(None, description="License of the weights.")
+    paper: str | None = Field(None, description="The paper behind the model.")
+    reported: dict[str, float | str] | None = Field(
+        None, description="Metrics from the paper, with their `protocol`."
+    )
+    description: str | None = Field(None, description="One paragraph for `zoo info`.")
+    aliases: list[ModelId] = Field(
+        default_factory=list, description="Deprecated ids that warn and redirect here."
+    )
+
+    @field_validator("reported")
+    @classmethod
+    def _reported_has_protocol(cls, value: dict[str, float | str] | None) -> Any:
+        if value is None:
+            return value
+        if not isinstance(value.get("protocol"), str):
+            raise ValueError("reported metrics must name their `protocol` (a string)")
+        for key, metric in value.items():
+            if key != "protocol" and isinstance(metric, str):
+                raise ValueError(f"reported metric {key!r} must be a number, got {metric!r}")
+        return value
+
+
+def validation_message(source: str, model_id: str | None, error: ValidationError) -> str:
+    """One line naming the source, the model id, each bad field and what was expected."""
+    parts = []
+    for item in error.errors(include_url=False):
+        field = ".".join(str(p) for p in item["loc"]) or "(card)"
+        got = item.get("input")
+        got_text = repr(got) if not isinstance(got, dict) else "a mapping"
+        if len(got_text) > 60:
+            got_text = got_text[:57] + "..."
+        parts.append(f"field {field!r}: {item['msg']} (got {got_text})")
+    where = f"{source}: model {model_id!r}" if model_id else source
+    return f"{where}: " + "; ".join(parts)

@@ -1,0 +1,104 @@
+"""The hooks through which plugins add to the zoo (pluggy project name ``zoo``).
+
+A plugin is a module (found through the entry-point group ``zoo``) holding functions
+marked ``@zoo_core.hookimpl`` whose names are the hooks below. Each hook is called with
+no arguments, lazily, the first time the zoo needs what it provides, and its result is
+cached until the set of plugins changes. A hook that raises quarantines its plugin: the
+other plugins keep working and ``zoo doctor`` shows the error.
+
+Hook bodies should import heavy modules (torch, the model classes) inside the function,
+so that ``zoo list`` stays fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from zoo_core.card import ModelCard
+    from zoo_core.evaluator import Evaluator
+    from zoo_core.generator import Generator
+    from zoo_core.trainer import Trainer
+
+PROJECT = "zoo"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def zoo_architectures() -> dict[str, type[Generator]]:
+    """Architectures this plugin implements.
+
+    Called when a model is loaded or built (``zoo.load``, ``zoo.architectures()``), never
+    while listing models.
+
+    Returns:
+        A mapping from architecture name (the ``architecture`` field of a model card, e.g.
+        ``"ddpm-unet"``) to its :class:`zoo_core.Generator` subclass.
+    """
+
+
+@hookspec
+def zoo_models() -> list[ModelCard | dict[str, Any]]:
+    """Model cards this plugin adds beyond ``registry.yaml``.
+
+    Called when the registry is first read (``zoo list``, ``zoo.model_card``, ``zoo.load``).
+    Must be cheap: no torch import, no file downloads.
+
+    Returns:
+        A list of :class:`zoo_core.ModelCard` objects, or dicts that validate as one; each
+        carries its ``id`` field.
+    """
+
+
+@hookspec
+def zoo_trainers() -> dict[str, type[Trainer]]:
+    """Trainers for this plugin's architectures.
+
+    Called by ``zoo train`` when a recipe names an architecture.
+
+    Returns:
+        A mapping from architecture name to its :class:`zoo_core.Trainer` subclass.
+    """
+
+
+@hookspec
+def zoo_evaluators() -> dict[str, type[Evaluator]]:
+    """Metrics this plugin adds to the evaluation harness.
+
+    Called by ``zoo eval`` and the leaderboard when they resolve metric names.
+
+    Returns:
+        A mapping from metric name (e.g. ``"fid"``) to its :class:`zoo_core.Evaluator`
+        subclass.
+    """
+
+
+@hookspec
+def zoo_datasets() -> dict[str, Any]:
+    """Datasets this plugin knows how to load.
+
+    Called when a recipe or a protocol names a dataset.
+
+    Returns:
+        A mapping from dataset name to a ``DatasetSpec`` saying how to load it.
+    """
+
+
+@hookspec
+def zoo_weight_converters() -> dict[str, Callable[..., Any]]:
+    """Converters from foreign checkpoint formats into the native state dict.
+
+    Called by ``zoo.load`` when a model card's weights source names a ``format`` other
+    than ``native``.
+
+    Returns:
+        A mapping from format name (e.g. ``"diffusers"``) to a callable
+        ``convert(files: zoo_core.weights.WeightFiles, card: ModelCard)`` returning
+        ``(config, state_dict)``: the native architecture config (a dict, or ``None`` to use
+        the card's) and a mapping from tensor name to tensor, named as in the native
+        ``state_dict()``.
+    """

@@ -1,0 +1,148 @@
+"""From a model id to a built, verified, loaded Generator."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from zoo_core.errors import (
+    ConfigError,
+    PluginError,
+    PluginMissingError,
+    UnknownModelError,
+    WeightsError,
+)
+from zoo_core.plugin_manager import collect_mapping, get_plugin_manager
+from zoo_core.registry import model_card
+
+if TYPE_CHECKING:
+    import torch
+
+    from zoo_core.card import ModelCard
+    from zoo_core.generator import Generator
+    from zoo_core.weights.sources import WeightFiles
+
+log = logging.getLogger(__name__)
+
+
+def architectures() -> dict[str, type[Generator]]:
+    """Architecture name -> Generator class, from every working plugin."""
+    entries, _ = collect_mapping("zoo_architectures")
+    return {name: entry.value for name, entry in entries.items()}
+
+
+def architecture_class(name: str, *, distribution: str | None = None) -> type[Generator]:
+    """The Generator class registered as ``name``.
+
+    Raises:
+        DuplicateRegistrationError: two plugins register ``name``.
+        PluginError: the plugin that should provide it failed (with the cause).
+        PluginMissingError: no installed plugin provides it.
+    """
+    entries, errors = collect_mapping("zoo_architectures")
+    if name in errors:
+        raise errors[name]
+    if name in entries:
+        return entries[name].value
+    if distribution is not None:
+        info = get_plugin_manager().distribution_status(distribution)
+        if info is not None and info.status == "failed":
+            raise PluginError(info.name, info.error or "unknown error")
+        raise PluginMissingError(f"architecture {name!r}", distribution)
+    raise ConfigError(
+        f"no installed plugin provides the architecture {name!r}; known: "
+        f"{', '.join(sorted(entries)) or 'none'}"
+    )
+
+
+def converter(fmt: str):
+    """The weight converter registered for checkpoint format ``fmt``."""
+    entries, errors = collect_mapping("zoo_weight_converters")
+    if fmt in errors:
+        raise errors[fmt]
+    if fmt not in entries:
+        raise WeightsError(
+            f"no plugin converts the weights format {fmt!r}; known: "
+            f"{', '.join(sorted(entries))}; install the plugin of this model's family"
+        )
+    return entries[fmt].value
+
+
+def load(
+    model_id: str,
+    *,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+    weights: str | Path | None = None,
+    revision: str | None = None,
+) -> Generator:
+    """Build model ``model_id`` and load its verified weights.
+
+    Weights come from ``weights=`` (a local file or directory) if given, else the card's
+    bundled file, else the Hugging Face Hub (under ``ZOO_NETWORK``). The model is built and
+    loaded on the CPU in float32, then moved to ``device``/``dtype`` and put in eval mode.
+    Nothing half-loaded is ever returned: any failure raises before the model is handed out.
+
+    Raises:
+        UnknownModelError, PluginMissingError, PluginError, WeightsError (and subclasses),
+        ConfigError.
+    """
+    from zoo_core.settings import get_settings
+    from zoo_core.weights.sources import resolve_weights
+
+    card = model_card(model_id)
+    cls = architecture_class(card.architecture, distribution=card.plugin)
+    files = resolve_weights(card, weights, revision)
+    model = build_from_files(cls, card, files)
+    device = device if device is not None else get_settings().device
+    if device is not None or dtype is not None:
+        model.to(device=device, dtype=dtype)
+    return model.eval()
+
+
+def build_from_files(cls: type[Generator], card: ModelCard, files: WeightFiles) -> Generator:
+    """Convert ``files`` to a native (config, state dict), build ``cls`` and load it."""
+    from zoo_core.weights.state import load_state
+
+    config, state = converter(files.format)(files, card)
+    if config is None:
+        config = card.config
+    if isinstance(config, str):
+        config = files.json(config)
+    config = {k: v for k, v in config.items() if k != "architecture"}
+    model = cls.from_config(config)
+    load_state(model, state, files.source)
+    model.card = card
+    return model
+
+
+def download(model_id: str, *, revision: str | None = None) -> dict[str, Path]:
+    """Fetch (or find) and verify every weights file of ``model_id``; no model is built.
+
+    Returns:
+        file name -> local path.
+    """
+    from zoo_core.weights.sources import resolve_weights
+
+    card = model_card(model_id)
+    return resolve_weights(card, None, revision).files
+
+
+def native_converter(files: WeightFiles, card: ModelCard) -> tuple[dict[str, Any] | None, Any]:
+    """The zoo's own format: ``model.safetensors`` (+ optional ``config.json``)."""
+    from zoo_core.generator import CONFIG_FILE, WEIGHTS_FILE
+
+    config = files.json(CONFIG_FILE) if files.has(CONFIG_FILE) else None
+    return config, files.tensors(WEIGHTS_FILE)
+
+
+__all__ = [
+    "UnknownModelError",
+    "architecture_class",
+    "architectures",
+    "build_from_files",
+    "download",
+    "load",
+    "native_converter",
+]

@@ -1,0 +1,63 @@
+"""The README.md model card that ``save_pretrained`` writes: YAML metadata the Hugging Face
+Hub reads (``library_name``, ``license``, ``tags``, ``datasets``, ``pipeline_tag``), then
+a short human-readable page."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import yaml
+
+if TYPE_CHECKING:
+    from zoo_core.generator import Generator
+
+PIPELINE_TAGS = {
+    "image": "unconditional-image-generation",
+    "text": "text-generation",
+    "audio": "text-to-audio",
+}
+
+
+def render_readme(model: Generator) -> str:
+    card = model.card
+    meta: dict[str, object] = {"library_name": "zoo", "tags": ["zoo", model.modality]}
+    if card is not None:
+        meta["tags"] = ["zoo", card.family, model.modality, model.architecture]
+        meta["datasets"] = [card.dataset]
+        if card.license:
+            meta["license"] = card.license
+    if model.modality in PIPELINE_TAGS:
+        meta["pipeline_tag"] = PIPELINE_TAGS[model.modality]
+    title = card.id if card is not None else model.architecture
+    lines = ["---", yaml.safe_dump(meta, sort_keys=False).rstrip(), "---", "", f"# {title}", ""]
+    if card is not None and card.description:
+        lines += [card.description, ""]
+    lines += [
+        f"A `{model.architecture}` model ({model.modality}) for the "
+        "[zoo](https://pypi.org/project/zoo-core/) of generative models.",
+        "",
+        "```python",
+        "from zoo_core import Generator",
+        'model = Generator.from_pretrained("path/to/this/folder")',
+        "samples = model.sample(16, seed=0)",
+        "```",
+        "",
+        f"Capabilities: {', '.join(sorted(model.capabilities))}.",
+        "",
+    ]
+    if card is not None and card.paper:
+        lines += [f"Paper: {card.paper}", ""]
+    if card is not None and card.reported:
+        lines += ["Reported metrics:", ""]
+        lines += [f"- {key}: {value}" for key, value in card.reported.items()]
+        lines += [""]
+    lines += [
+        "Configuration:",
+        "",
+        "```json",
+        json.dumps(model.config.model_dump(mode="json"), indent=2),
+        "```",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,235 @@
+"""Finding, loading and guarding plugins.
+
+Plugins are modules named by entry points of the group ``zoo``. They are loaded lazily, on
+the first call that needs them, and once. Each entry point is imported inside its own
+guard and each hook implementation is called inside its own guard: a plugin that fails to
+import, whose hook raises, or whose hook implementation is misspelled is quarantined with
+one warning, and the rest of the zoo keeps working. ``zoo doctor`` shows what happened.
+
+``ZOO_LOAD_PLUGINS`` is an allow-list (entry-point or distribution names; set but empty
+loads no third-party plugin) and ``ZOO_DISABLE_PLUGINS`` a deny-list. The core's own
+built-ins are registered through the same hooks under the name ``zoo-core`` and are always
+loaded.
+"""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any, Literal
+
+import pluggy
+
+from zoo_core import hookspecs
+from zoo_core.errors import DuplicateRegistrationError
+from zoo_core.settings import get_settings
+
+ENTRY_POINT_GROUP = "zoo"
+CORE_PLUGIN = "zoo-core"
+
+Status = Literal["ok", "failed", "disabled"]
+
+
+class PluginWarning(UserWarning):
+    """A plugin was quarantined; the rest of the zoo keeps working."""
+
+
+@dataclass
+class PluginInfo:
+    """What the zoo knows of one plugin: shown by ``zoo plugins`` and ``zoo doctor``."""
+
+    name: str
+    distribution: str
+    version: str
+    status: Status
+    error: str | None = None
+    module: str | None = None
+
+
+class ZooPluginManager(pluggy.PluginManager):
+    """A pluggy manager that counts changes, so cached hook results know when to refresh."""
+
+    def __init__(self) -> None:
+        super().__init__(hookspecs.PROJECT)
+        self.generation = 0
+        self.infos: dict[str, PluginInfo] = {}
+
+    def register(self, plugin: Any, name: str | None = None) -> str | None:
+        registered = super().register(plugin, name)
+        self.generation += 1
+        return registered
+
+    def unregister(self, plugin: Any = None, name: str | None = None) -> Any:
+        removed = super().unregister(plugin, name)
+        self.generation += 1
+        return removed
+
+    def quarantine(self, name: str, error: str) -> None:
+        """Mark plugin ``name`` failed, warn once, and drop its hook implementations."""
+        info = self.infos.get(name) or PluginInfo(name, name, "?", "failed")
+        first = info.status != "failed"
+        info.status, info.error = "failed", info.error or error
+        self.infos[name] = info
+        if self.get_plugin(name) is not None:
+            self.unregister(name=name)
+        else:
+            self.generation += 1
+        if first:
+            warnings.warn(
+                f"zoo plugin {name!r} ({info.distribution}) was disabled: {error}",
+                PluginWarning,
+                stacklevel=3,
+            )
+
+    def distribution_status(self, distribution: str) -> PluginInfo | None:
+        """The info of the plugin that distribution ``distribution`` provides, if known."""
+        for info in self.infos.values():
+            if info.distribution == distribution or info.name == distribution:
+                return info
+        return None
+
+
+_manager: ZooPluginManager | None = None
+
+
+def get_plugin_manager() -> ZooPluginManager:
+    """The zoo's plugin manager, with every allowed plugin loaded (on first call)."""
+    global _manager
+    if _manager is None:
+        _manager = _build_manager()
+    return _manager
+
+
+def reset_plugins() -> None:
+    """Forget every loaded plugin; the next call finds and loads them again."""
+    global _manager
+    _manager = None
+
+
+def plugins() -> list[PluginInfo]:
+    """Name, distribution, version, status and error of every plugin the zoo found."""
+    return sorted(get_plugin_manager().infos.values(), key=lambda i: (i.name != CORE_PLUGIN, i.name))
+
+
+def _build_manager() -> ZooPluginManager:
+    from zoo_core import __version__
+    from zoo_core.builtin import plugin as builtin
+
+    pm = ZooPluginManager()
+    pm.add_hookspecs(hookspecs)
+    pm.register(builtin, name=CORE_PLUGIN)
+    pm.infos[CORE_PLUGIN] = PluginInfo(
+        CORE_PLUGIN, CORE_PLUGIN, __version__, "ok", module=builtin.__name__
+    )
+    settings = get_settings()
+    for ep in _entry_points():
+        dist = ep.dist.name if ep.dist is not None else ep.name
+        version = ep.dist.version if ep.dist is not None else "?"
+        info = PluginInfo(ep.name, dist, version, "ok", module=ep.value)
+        pm.infos[ep.name] = info
+        allowed = settings.load_plugins is None or {ep.name, dist} & set(settings.load_plugins)
+        if not allowed or {ep.name, dist} & set(settings.disable_plugins):
+            info.status = "disabled"
+            continue
+        try:
+            module = ep.load()
+        except Exception as exc:  # a broken plugin must not take the zoo down
+            pm.quarantine(ep.name, f"import failed: {type(exc).__name__}: {exc}")
+            continue
+        try:
+            pm.register(module, name=ep.name)
+        except Exception as exc:
+            pm.quarantine(ep.name, f"registration failed: {type(exc).__name__}: {exc}")
+    _check_pending(pm)
+    return pm
+
+
+def _entry_points() -> list[EntryPoint]:
+    seen: set[str] = set()
+    found = []
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        if ep.name not in seen:  # the same distribution on sys.path twice
+            seen.add(ep.name)
+            found.append(ep)
+    return found
+
+
+def _check_pending(pm: ZooPluginManager) -> None:
+    """Quarantine each plugin with a hook implementation that matches no hook spec."""
+    while True:
+        try:
+            pm.check_pending()
+            return
+        except pluggy.PluginValidationError as exc:
+            name = pm.get_name(exc.plugin)
+            if name is None or name == CORE_PLUGIN:
+                raise  # a bug of the zoo itself
+            pm.quarantine(name, f"{exc} (misspelled hook name?)")
+
+
+def call_hook(hook_name: str) -> Iterator[tuple[str, Any]]:
+    """Call hook ``hook_name`` of each plugin in its own guard.
+
+    Yields ``(plugin name, result)`` for each plugin whose implementation returned; a plugin
+    whose implementation raises is quarantined and skipped.
+    """
+    pm = get_plugin_manager()
+    caller = getattr(pm.hook, hook_name)
+    for impl in reversed(caller.get_hookimpls()):  # registration order
+        try:
+            result = impl.function()
+        except Exception as exc:
+            pm.quarantine(
+                impl.plugin_name, f"hook {hook_name} raised {type(exc).__name__}: {exc}"
+            )
+            continue
+        if result is not None:
+            yield impl.plugin_name, result
+
+
+@dataclass
+class Contribution:
+    value: Any
+    plugin: str
+
+
+def collect_mapping(hook_name: str) -> tuple[dict[str, Contribution], dict[str, Exception]]:
+    """Merge the dicts that hook ``hook_name`` returns.
+
+    Returns:
+        ``(entries, errors)``: name → the value and the plugin that provided it, and name →
+        the error for names that two plugins claim (neither is used).
+    """
+    pm = get_plugin_manager()
+    entries: dict[str, Contribution] = {}
+    errors: dict[str, Exception] = {}
+    for plugin, result in call_hook(hook_name):
+        if not isinstance(result, dict):
+            pm.quarantine(plugin, f"hook {hook_name} returned {type(result).__name__}, not dict")
+            continue
+        for name, value in result.items():
+            if name in errors:
+                continue
+            if name in entries:
+                first = pm.infos.get(entries[name].plugin)
+                second = pm.infos.get(plugin)
+                errors[name] = DuplicateRegistrationError(
+                    hook_name.removeprefix("zoo_").rstrip("s").replace("_", " "),
+                    name,
+                    first.distribution if first else entries.pop(name).plugin,
+                    second.distribution if second else plugin,
+                )
+                entries.pop(name, None)
+                continue
+            entries[name] = Contribution(value, plugin)
+    return entries, errors
+
+
+def import_object(path: str) -> Any:
+    """Import ``"package.module:attr"``."""
+    module, _, attr = path.partition(":")
+    obj = importlib.import_module(module)
+    return getattr(obj, attr) if attr else obj

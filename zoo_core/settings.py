@@ -1,0 +1,71 @@
+"""Runtime settings, read in this one place (environment variables prefixed ``ZOO_``).
+
+No other module reads ``os.environ``. Settings are read afresh on each call of
+:func:`get_settings`, so a change of environment (a test's ``monkeypatch.setenv``, a
+user's shell) takes effect without restarting anything.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+NetworkPolicy = Literal["never", "if-missing", "always"]
+
+
+class ZooSettings(BaseSettings):
+    """Every runtime knob of the zoo. Environment: ``ZOO_<FIELD>`` (upper case)."""
+
+    # Lists are comma-separated in the environment, not JSON: the validator splits them.
+    model_config = SettingsConfigDict(env_prefix="ZOO_", extra="ignore", enable_decoding=False)
+
+    network: NetworkPolicy = Field(
+        "if-missing",
+        description="When Hub files may be fetched: never, if-missing (cache first), always.",
+    )
+    hf_hub_offline: bool = Field(
+        False,
+        validation_alias=AliasChoices("HF_HUB_OFFLINE"),
+        description="Hugging Face's own offline switch; when set, the network policy is never.",
+    )
+    hub_cache: Path | None = Field(
+        None, description="Hugging Face cache directory (default: huggingface_hub's)."
+    )
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "zoo",
+        description="The zoo's own cache (reference statistics, evaluator weights).",
+    )
+    data_dir: Path | None = Field(None, description="Where datasets are looked for first.")
+    load_plugins: list[str] | None = Field(
+        None,
+        description="Allow-list of plugin entry points to load (comma-separated); "
+        "empty loads none; unset loads all.",
+    )
+    disable_plugins: list[str] = Field(
+        default_factory=list, description="Deny-list of plugin entry points (comma-separated)."
+    )
+    registry: list[Path] = Field(
+        default_factory=list,
+        description="Extra registry files (comma-separated), read after the built-in one.",
+    )
+    device: str | None = Field(None, description="Default device for load/sample.")
+    debug: bool = Field(False, description="Show tracebacks in the CLI.")
+
+    @field_validator("load_plugins", "disable_plugins", "registry", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @property
+    def effective_network(self) -> NetworkPolicy:
+        return "never" if self.hf_hub_offline else self.network
+
+
+def get_settings() -> ZooSettings:
+    """The settings as the environment says now."""
+    return ZooSettings()
