@@ -43,7 +43,24 @@ if TYPE_CHECKING:
     from zoo_core.settings import get_settings
     from zoo_core.trainer import Trainer
 
-__all__ = ["__version__", "errors", "hookimpl", *_LAZY]
+__all__ = [
+    "Evaluator",
+    "Generator",
+    "ModelCard",
+    "Noise",
+    "Trainer",
+    "__version__",
+    "architectures",
+    "download",
+    "errors",
+    "get_settings",
+    "hookimpl",
+    "list_models",
+    "load",
+    "model_card",
+    "plugins",
+    "save_samples",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -209,19 +209,16 @@ class Generator(nn.Module, ABC):
         Each file is written atomically; what this writes, :meth:`from_pretrained` and
         ``zoo.load(..., weights=directory)`` read back exactly.
         """
+        from zoo_core._io import atomic_write_bytes
         from zoo_core.modelcard import render_readme
         from zoo_core.weights.formats import encode_safetensors
-
-        from zoo_core._io import atomic_write_bytes
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         config = {"architecture": self.architecture, **self.config.model_dump(mode="json")}
         blob = encode_safetensors(self.state_dict(), {"architecture": self.architecture})
         atomic_write_bytes(directory / WEIGHTS_FILE, blob)
-        atomic_write_bytes(
-            directory / CONFIG_FILE, (json.dumps(config, indent=2) + "\n").encode()
-        )
+        atomic_write_bytes(directory / CONFIG_FILE, (json.dumps(config, indent=2) + "\n").encode())
         atomic_write_bytes(directory / CARD_FILE, render_readme(self).encode())
         return directory
 
@@ -232,9 +229,9 @@ class Generator(nn.Module, ABC):
         Called on ``Generator`` itself, the class is looked up from the architecture named in
         ``config.json`` (through the plugins); on a subclass, that class is used and must match.
         """
+        from zoo_core.weights.formats import read_tensors
         from zoo_core.weights.sources import read_config_file
         from zoo_core.weights.state import load_state
-        from zoo_core.weights.formats import read_tensors
 
         directory = Path(directory)
         if not directory.is_dir():

@@ -38,8 +38,7 @@ def check_output_path(path: str | Path, modality: str) -> Path:
     allowed = WRITERS.get(modality, ())
     if path.suffix.lower() not in allowed:
         raise OutputPathError(
-            f"cannot write {modality} samples to {path.name!r}; use one of "
-            f"{', '.join(allowed)}"
+            f"cannot write {modality} samples to {path.name!r}; use one of {', '.join(allowed)}"
         )
     if not path.parent.is_dir():
         raise OutputPathError(
@@ -95,7 +94,9 @@ def scatter_image(points: Any, *, size: int = 512, radius: int = 1):
 
     array = _numpy(points)
     if array.ndim != 2 or array.shape[1] != 2:
-        raise OutputPathError(f"a .png scatter needs 2-D points (N, 2), got {array.shape}; use .npy")
+        raise OutputPathError(
+            f"a .png scatter needs 2-D points (N, 2), got {array.shape}; use .npy"
+        )
     finite = array[np.isfinite(array).all(axis=1)]
     low, high = (finite.min(0), finite.max(0)) if len(finite) else (np.zeros(2), np.ones(2))
     span = max(float((high - low).max()), 1e-6) * 1.1

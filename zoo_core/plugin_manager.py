@@ -111,7 +111,9 @@ def reset_plugins() -> None:
 
 def plugins() -> list[PluginInfo]:
     """Name, distribution, version, status and error of every plugin the zoo found."""
-    return sorted(get_plugin_manager().infos.values(), key=lambda i: (i.name != CORE_PLUGIN, i.name))
+    return sorted(
+        get_plugin_manager().infos.values(), key=lambda i: (i.name != CORE_PLUGIN, i.name)
+    )
 
 
 def _build_manager() -> ZooPluginManager:
@@ -182,9 +184,7 @@ def call_hook(hook_name: str) -> Iterator[tuple[str, Any]]:
         try:
             result = impl.function()
         except Exception as exc:
-            pm.quarantine(
-                impl.plugin_name, f"hook {hook_name} raised {type(exc).__name__}: {exc}"
-            )
+            pm.quarantine(impl.plugin_name, f"hook {hook_name} raised {type(exc).__name__}: {exc}")
             continue
         if result is not None:
             yield impl.plugin_name, result

@@ -59,10 +59,11 @@ class GaussianMixture(Generator):
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """Exact log-density in nats of each point ``x`` ``(N, D)``; returns ``(N,)``."""
         if x.ndim != 2 or x.shape[1] != self.config.dim:
-            raise ValueError(f"expected points of shape (N, {self.config.dim}), got {tuple(x.shape)}")
+            raise ValueError(
+                f"expected points of shape (N, {self.config.dim}), got {tuple(x.shape)}"
+            )
         x = x.to(self.means.dtype)[:, None, :]  # (N, 1, D)
         z = (x - self.means) / self.log_scales.exp()  # (N, K, D)
         log_normal = -0.5 * z.square() - self.log_scales - 0.5 * math.log(2 * math.pi)
         log_weights = torch.log_softmax(self.logits, dim=0)  # (K,)
         return torch.logsumexp(log_weights + log_normal.sum(-1), dim=1)
-

@@ -173,8 +173,7 @@ def hub_files(
     """Every file of a Hub source from the cache (fetching under the network policy)."""
     revision = revision or source.revision
     files = {
-        name: fetch_hub_file(source.hub, name, revision, model_id=model_id)
-        for name in source.files
+        name: fetch_hub_file(source.hub, name, revision, model_id=model_id) for name in source.files
     }
     for name, path in files.items():
         verify_sha256(path, source.sha256.get(name), f"{source.hub}@{revision}/{name}")
@@ -217,4 +216,3 @@ def fetch_hub_file(repo: str, filename: str, revision: str, *, model_id: str | N
         raise WeightsUnavailableError(
             repo, revision, filename, model_id, f"download failed: {type(exc).__name__}"
         ) from None
-
