@@ -1,0 +1,309 @@
+"""The ``zoo`` command line (also ``python -m zoo_core``).
+
+Exit status: 0 on success, 2 on a usage error (bad option or argument), 1 on any other
+error, which is printed as one line (the traceback only with ``--debug`` or ``ZOO_DEBUG=1``).
+Listing and card commands import no torch.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from zoo_core import __version__
+from zoo_core.errors import ConfigError, OutputPathError, ZooError
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+class ZooGroup(click.Group):
+    """Turns errors into one line and an exit status."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except Exception as exc:
+            if _debug(ctx):
+                raise
+            kind = "" if isinstance(exc, ZooError) else f"unexpected {type(exc).__name__}: "
+            hint = "" if isinstance(exc, ZooError) else " (rerun with --debug for the traceback)"
+            message = " ".join(str(exc).split()) or type(exc).__name__
+            click.echo(f"error: {kind}{message}{hint}", err=True)
+            ctx.exit(1)
+
+
+def _debug(ctx: click.Context) -> bool:
+    from zoo_core.settings import get_settings
+
+    root = ctx.find_root()
+    return bool(root.params.get("debug")) or get_settings().debug
+
+
+@click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks (also ZOO_DEBUG=1).")
+@click.version_option(__version__, prog_name="zoo")
+def cli(debug: bool) -> None:
+    """zoo: a plugin-based zoo of generative models."""
+    if debug:
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG)
+
+
+@cli.command("list")
+@click.argument("pattern", required=False)
+@click.option("--family", help="Only this family (diffusion, gan, vae, ...).")
+@click.option("--dataset", help="Only models trained on this dataset.")
+@click.option("--modality", help="Only this modality (image, audio, sequence, points, text).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_command(
+    pattern: str | None, family: str | None, dataset: str | None, modality: str | None, as_json
+):
+    """List model ids, optionally matching an fnmatch PATTERN (e.g. 'ddpm-*')."""
+    from zoo_core.registry import list_models, model_card
+
+    ids = list_models(pattern, family=family, dataset=dataset, modality=modality)
+    cards = [model_card(model_id) for model_id in ids]
+    if as_json:
+        rows = [
+            {k: getattr(c, k) for k in ("id", "family", "architecture", "dataset", "modality")}
+            for c in cards
+        ]
+        click.echo(json.dumps(rows, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table("id", "family", "architecture", "dataset", "modality", "weights")
+    for card in cards:
+        table.add_row(
+            card.id, card.family, card.architecture, card.dataset, card.modality,
+            _weights_label(card),
+        )  # fmt: skip
+    _console().print(table)
+
+
+def _weights_label(card) -> str:
+    if card.weights is None:
+        return "none"
+    return "bundled" if hasattr(card.weights, "bundled") else f"hub {card.weights.hub}"
+
+
+@cli.command("info")
+@click.argument("model_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the card as JSON.")
+def info_command(model_id: str, as_json: bool):
+    """Show the model card of MODEL_ID."""
+    from zoo_core.registry import get_registry, model_card
+
+    card = model_card(model_id)
+    data = card.model_dump(mode="json", exclude_none=True)
+    data["source"] = get_registry().sources.get(card.id)
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(show_header=False, title=card.id)
+    for key, value in data.items():
+        if key == "id":
+            continue
+        text = value if isinstance(value, str) else json.dumps(value)
+        table.add_row(key, text)
+    _console().print(table)
+
+
+@cli.command("download")
+@click.argument("model_id")
+@click.option("--revision", help="A branch, tag or commit of the Hub source.")
+def download_command(model_id: str, revision: str | None):
+    """Fetch and verify the weights of MODEL_ID into the local cache."""
+    from zoo_core.loading import download
+
+    for name, path in download(model_id, revision=revision).items():
+        click.echo(f"{name}\t{path}")
+
+
+def _parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
+    import yaml
+
+    options: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"expected key=value, got {item!r}", param_hint="--set")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else raw
+        except yaml.YAMLError:
+            value = raw
+        options[key.strip()] = value
+    return options
+
+
+@cli.command("sample")
+@click.argument("model_id")
+@click.option("-n", "n", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Number of samples.")  # fmt: skip
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the call.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Output file; its extension and the modality set the format.")  # fmt: skip
+@click.option("--batch-size", type=click.IntRange(min=1), help="Samples per forward pass.")
+@click.option("--device", help="Device to sample on (cpu, cuda, cuda:1, ...).")
+@click.option("--weights", type=click.Path(path_type=Path), help="Local weights file or folder.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="A sampling option of the model (repeatable), e.g. --set steps=50.")  # fmt: skip
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+def sample_command(
+    model_id: str,
+    n: int,
+    seed: int,
+    output: Path,
+    batch_size: int | None,
+    device: str | None,
+    weights: Path | None,
+    sets: tuple[str, ...],
+    progress: bool,
+):
+    """Draw N samples of MODEL_ID with SEED and write them to OUTPUT."""
+    from zoo_core.outputs import check_output_path, save_samples
+    from zoo_core.registry import model_card
+
+    options = _parse_sets(sets)
+    card = model_card(model_id)
+    try:
+        check_output_path(output, card.modality)
+    except OutputPathError as exc:
+        raise click.BadParameter(str(exc), param_hint="-o/--output") from None
+
+    from zoo_core.loading import load
+
+    model = load(model_id, device=device, weights=weights)
+    try:
+        opts = model.parse_sample_options(options)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--set") from None
+    samples = model.sample(
+        n, seed=seed, batch_size=batch_size, progress=progress, **opts.model_dump()
+    )
+    path = save_samples(samples, output, modality=model.modality, sample_rate=model.sample_rate)
+    click.echo(f"wrote {n} samples of {card.id} (seed {seed}) to {path}")
+
+
+@cli.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def plugins_command(as_json: bool):
+    """List the plugins the zoo found, with their status and errors."""
+    from dataclasses import asdict
+
+    from zoo_core.plugin_manager import plugins
+
+    infos = plugins()
+    if as_json:
+        click.echo(json.dumps([asdict(info) for info in infos], indent=2))
+        return
+    _console().print(_plugin_table(infos))
+
+
+def _plugin_table(infos):
+    from rich.table import Table
+
+    table = Table("plugin", "distribution", "version", "status", "error")
+    for info in infos:
+        table.add_row(info.name, info.distribution, info.version, info.status, info.error or "")
+    return table
+
+
+@cli.command("doctor")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def doctor_command(as_json: bool):
+    """Versions, devices, plugins, cache directories and the network policy."""
+    from dataclasses import asdict
+
+    from zoo_core.plugin_manager import plugins
+    from zoo_core.registry import get_registry
+    from zoo_core.settings import get_settings
+
+    settings = get_settings()
+    registry_errors: dict[str, str] = {}
+    try:
+        registry = get_registry()
+        registry_errors = {name: str(err) for name, err in registry.errors.items()}
+        models = len(registry.cards)
+    except ZooError as exc:
+        registry_errors = {"registry": str(exc)}
+        models = 0
+    report = {
+        "versions": _versions(),
+        "devices": _devices(),
+        "plugins": [asdict(info) for info in plugins()],
+        "models": models,
+        "registry_errors": registry_errors,
+        "hub_cache": str(settings.hub_cache or _hf_default_cache()),
+        "zoo_cache": str(settings.cache_dir),
+        "network": settings.effective_network,
+    }
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    console = _console()
+    console.print(
+        "[bold]versions[/bold]: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items())
+    )
+    console.print("[bold]devices[/bold]: " + ", ".join(report["devices"]))
+    console.print(f"[bold]network policy[/bold]: {report['network']}")
+    console.print(f"[bold]hub cache[/bold]: {report['hub_cache']}")
+    console.print(f"[bold]zoo cache[/bold]: {report['zoo_cache']}")
+    console.print(f"[bold]models[/bold]: {models}")
+    for name, error in registry_errors.items():
+        console.print(f"[red]registry error[/red] {name}: {error}")
+    console.print(_plugin_table(plugins()))
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": platform.python_version(), "zoo-core": __version__}
+    for name in ("torch", "pluggy", "huggingface-hub", "safetensors", "pydantic", "timm"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def _devices() -> list[str]:
+    import torch
+
+    devices = [f"cpu ({torch.get_num_threads()} threads)"]
+    if torch.cuda.is_available():
+        devices += [
+            f"cuda:{i} {torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())
+        ]
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices
+
+
+def _hf_default_cache() -> str:
+    from huggingface_hub import constants
+
+    return constants.HF_HUB_CACHE
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``zoo`` console script."""
+    cli.main(args=argv, prog_name="zoo")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
