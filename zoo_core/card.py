@@ -8,6 +8,7 @@ is an error that names the source, the model id, the field and what was expected
 
 from __future__ import annotations
 
+import difflib
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -135,6 +136,22 @@ def validation_message(source: str, model_id: str | None, error: ValidationError
         got_text = repr(got) if not isinstance(got, dict) else "a mapping"
         if len(got_text) > 60:
             got_text = got_text[:57] + "..."
-        parts.append(f"field {field!r}: {item['msg']} (got {got_text})")
+        msg = item["msg"]
+        if item["type"] == "extra_forbidden":
+            msg = _unknown_field(item["loc"])
+        parts.append(f"field {field!r}: {msg} (got {got_text})")
     where = f"{source}: model {model_id!r}" if model_id else source
     return f"{where}: " + "; ".join(parts)
+
+
+def _unknown_field(loc: tuple[int | str, ...]) -> str:
+    """What a misspelled or unknown field should have been: the closest or every name."""
+    schema = {(): ModelCard, ("weights", "bundled"): BundledWeights, ("weights", "hub"): HubWeights}
+    model = schema.get(tuple(loc[:-1]))
+    if model is None:
+        return "unknown field"
+    names = list(model.model_fields)
+    close = difflib.get_close_matches(str(loc[-1]), names, n=1)
+    if close:
+        return f"unknown field; did you mean {close[0]!r}?"
+    return f"unknown field; expected one of {', '.join(names)}"

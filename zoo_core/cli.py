@@ -229,11 +229,12 @@ def doctor_command(as_json: bool):
     """Versions, devices, plugins, cache directories and the network policy."""
     from dataclasses import asdict
 
-    from zoo_core.plugin_manager import plugins
+    from zoo_core.plugin_manager import probe_plugins
     from zoo_core.registry import get_registry
     from zoo_core.settings import get_settings
 
     settings = get_settings()
+    infos = probe_plugins()  # calls every hook, so a hook that raises shows up
     registry_errors: dict[str, str] = {}
     try:
         registry = get_registry()
@@ -245,7 +246,7 @@ def doctor_command(as_json: bool):
     report = {
         "versions": _versions(),
         "devices": _devices(),
-        "plugins": [asdict(info) for info in plugins()],
+        "plugins": [asdict(info) for info in infos],
         "models": models,
         "registry_errors": registry_errors,
         "hub_cache": str(settings.hub_cache or _hf_default_cache()),
@@ -266,7 +267,7 @@ def doctor_command(as_json: bool):
     console.print(f"[bold]models[/bold]: {models}")
     for name, error in registry_errors.items():
         console.print(f"[red]registry error[/red] {name}: {error}")
-    console.print(_plugin_table(plugins()))
+    console.print(_plugin_table(infos))
 
 
 def _versions() -> dict[str, str]:

@@ -39,14 +39,20 @@ class ZooError(Exception):
 class UnknownModelError(ZooError, LookupError):
     """A model id that no registry source defines."""
 
-    def __init__(self, model_id: str, close: Sequence[str] = ()):
+    def __init__(
+        self, model_id: str, close: Sequence[str] = (), failed_plugins: Sequence[str] = ()
+    ):
         self.model_id = model_id
         self.close = list(close)
-        hint = f"did you mean {', '.join(map(repr, self.close))}?" if self.close else ""
+        hint = f"did you mean {', '.join(map(repr, self.close))}? " if self.close else ""
+        failed = (
+            f" (plugins {', '.join(failed_plugins)} failed to load and may define it: "
+            f"see `zoo doctor`)"
+            if failed_plugins
+            else ""
+        )
         super().__init__(
-            f"unknown model id {model_id!r}; "
-            + (hint + " " if hint else "")
-            + "run `zoo list` to see the available ids"
+            f"unknown model id {model_id!r}; {hint}run `zoo list` to see the available ids" + failed
         )
 
 

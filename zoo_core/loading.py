@@ -48,7 +48,7 @@ def architecture_class(name: str, *, distribution: str | None = None) -> type[Ge
     if distribution is not None:
         info = get_plugin_manager().distribution_status(distribution)
         if info is not None and info.status == "failed":
-            raise PluginError(info.name, info.error or "unknown error")
+            raise PluginError(f"{info.name} ({info.distribution})", info.error or "unknown error")
         raise PluginMissingError(f"architecture {name!r}", distribution)
     raise ConfigError(
         f"no installed plugin provides the architecture {name!r}; known: "

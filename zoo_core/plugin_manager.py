@@ -6,8 +6,9 @@ guard and each hook implementation is called inside its own guard: a plugin that
 import, whose hook raises, or whose hook implementation is misspelled is quarantined with
 one warning, and the rest of the zoo keeps working. ``zoo doctor`` shows what happened.
 
-``ZOO_LOAD_PLUGINS`` is an allow-list (entry-point or distribution names; set but empty
-loads no third-party plugin) and ``ZOO_DISABLE_PLUGINS`` a deny-list. The core's own
+``ZOO_LOAD_PLUGINS`` is an allow-list (entry-point or distribution names, compared as pip
+does, so ``zoo_gan`` is ``zoo-gan``; set but empty loads no third-party plugin) and
+``ZOO_DISABLE_PLUGINS`` a deny-list. The core's own
 built-ins are registered through the same hooks under the name ``zoo-core`` and are always
 loaded.
 """
@@ -15,6 +16,7 @@ loaded.
 from __future__ import annotations
 
 import importlib
+import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -58,8 +60,15 @@ class ZooPluginManager(pluggy.PluginManager):
         self.infos: dict[str, PluginInfo] = {}
 
     def register(self, plugin: Any, name: str | None = None) -> str | None:
+        """Register ``plugin``; a hook implementation that matches no hook spec (a misspelled
+        hook name) is refused with ``pluggy.PluginValidationError`` and nothing registered."""
         registered = super().register(plugin, name)
         self.generation += 1
+        try:
+            self.check_pending()
+        except pluggy.PluginValidationError as exc:
+            super().unregister(plugin)
+            raise pluggy.PluginValidationError(plugin, f"{exc} (misspelled hook name?)") from None
         return registered
 
     def unregister(self, plugin: Any = None, name: str | None = None) -> Any:
@@ -69,7 +78,7 @@ class ZooPluginManager(pluggy.PluginManager):
 
     def quarantine(self, name: str, error: str) -> None:
         """Mark plugin ``name`` failed, warn once, and drop its hook implementations."""
-        info = self.infos.get(name) or PluginInfo(name, name, "?", "failed")
+        info = self.infos.get(name) or PluginInfo(name, name, "?", "ok")  # an inline plugin
         first = info.status != "failed"
         info.status, info.error = "failed", info.error or error
         self.infos[name] = info
@@ -87,9 +96,14 @@ class ZooPluginManager(pluggy.PluginManager):
     def distribution_status(self, distribution: str) -> PluginInfo | None:
         """The info of the plugin that distribution ``distribution`` provides, if known."""
         for info in self.infos.values():
-            if info.distribution == distribution or info.name == distribution:
+            if _canonical(info.distribution) == _canonical(distribution):
                 return info
-        return None
+        return self.infos.get(distribution)
+
+
+def _canonical(name: str) -> str:
+    """A distribution name as pip compares it (PEP 503): ``Zoo_GAN`` is ``zoo-gan``."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 _manager: ZooPluginManager | None = None
@@ -127,49 +141,54 @@ def _build_manager() -> ZooPluginManager:
         CORE_PLUGIN, CORE_PLUGIN, __version__, "ok", module=builtin.__name__
     )
     settings = get_settings()
-    for ep in _entry_points():
-        dist = ep.dist.name if ep.dist is not None else ep.name
+    allow = None if settings.load_plugins is None else set(map(_canonical, settings.load_plugins))
+    deny = set(map(_canonical, settings.disable_plugins))
+    for ep, dist in _entry_points():
         version = ep.dist.version if ep.dist is not None else "?"
-        info = PluginInfo(ep.name, dist, version, "ok", module=ep.value)
-        pm.infos[ep.name] = info
-        allowed = settings.load_plugins is None or {ep.name, dist} & set(settings.load_plugins)
-        if not allowed or {ep.name, dist} & set(settings.disable_plugins):
+        # Two distributions may pick the same entry-point name (or the core's): both load.
+        name = ep.name if ep.name not in pm.infos else f"{dist}:{ep.name}"
+        info = PluginInfo(name, dist, version, "ok", module=ep.value)
+        pm.infos[name] = info
+        names = {_canonical(ep.name), _canonical(dist), _canonical(name)}
+        if (allow is not None and not names & allow) or names & deny:
             info.status = "disabled"
             continue
         try:
             module = ep.load()
         except Exception as exc:  # a broken plugin must not take the zoo down
-            pm.quarantine(ep.name, f"import failed: {type(exc).__name__}: {exc}")
+            pm.quarantine(name, f"import failed: {type(exc).__name__}: {exc}")
             continue
         try:
-            pm.register(module, name=ep.name)
+            pm.register(module, name=name)
         except Exception as exc:
-            pm.quarantine(ep.name, f"registration failed: {type(exc).__name__}: {exc}")
-    _check_pending(pm)
+            pm.quarantine(name, f"registration failed: {exc}")
     return pm
 
 
-def _entry_points() -> list[EntryPoint]:
-    seen: set[str] = set()
-    found = []
-    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-        if ep.name not in seen:  # the same distribution on sys.path twice
-            seen.add(ep.name)
-            found.append(ep)
-    return found
+def _entry_points() -> list[tuple[EntryPoint, str]]:
+    """Each entry point of the group once, with the name of its distribution."""
+    found: dict[tuple[str, str], tuple[EntryPoint, str]] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        dist = ep.dist.name if ep.dist is not None else ep.name
+        # setdefault: the same distribution on sys.path twice counts once (the first).
+        found.setdefault((ep.name, _canonical(dist)), (ep, dist))
+    return [found[key] for key in sorted(found)]
 
 
-def _check_pending(pm: ZooPluginManager) -> None:
-    """Quarantine each plugin with a hook implementation that matches no hook spec."""
-    while True:
-        try:
-            pm.check_pending()
-            return
-        except pluggy.PluginValidationError as exc:
-            name = pm.get_name(exc.plugin)
-            if name is None or name == CORE_PLUGIN:
-                raise  # a bug of the zoo itself
-            pm.quarantine(name, f"{exc} (misspelled hook name?)")
+def hook_names() -> list[str]:
+    """The names of the zoo's hooks (``zoo_*``), as ``hookspecs`` defines them."""
+    return sorted(name for name in vars(hookspecs) if name.startswith("zoo_"))
+
+
+def probe_plugins() -> list[PluginInfo]:
+    """Call every hook of every plugin once (quarantining the ones that raise), then report.
+
+    ``zoo doctor`` uses this so that a hook that fails only when called shows up.
+    """
+    for name in hook_names():
+        for _ in call_hook(name):
+            pass
+    return plugins()
 
 
 def call_hook(hook_name: str) -> Iterator[tuple[str, Any]]:

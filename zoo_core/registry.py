@@ -42,26 +42,40 @@ class Registry:
     errors: dict[str, ZooError] = field(default_factory=dict)
 
     def add(self, card: ModelCard, source: str) -> None:
+        """Add ``card``. A name (id or alias) that two cards claim becomes an error naming
+        both sources; each card keeps its other names."""
         for name in (card.id, *card.aliases):
-            if name in self.errors:
-                return
-            other = self.sources.get(name) or self.sources.get(self.aliases.get(name, ""))
-            if other is not None:
-                self.errors[name] = DuplicateRegistrationError("model id", name, other, source)
-                self._drop(name)
-                return
+            owner = self._owner(name)
+            if name not in self.errors and owner is not None:
+                self.errors[name] = DuplicateRegistrationError(
+                    "model id", name, self.sources[owner], source
+                )
+                self._release(owner, name)
+        if card.id in self.errors:  # its aliases would redirect to an ambiguous id
+            for alias in card.aliases:
+                self.errors.setdefault(alias, self.errors[card.id])
+            return
         self.cards[card.id] = card
         self.sources[card.id] = source
         for alias in card.aliases:
-            self.aliases[alias] = card.id
+            if alias not in self.errors:
+                self.aliases[alias] = card.id
 
-    def _drop(self, name: str) -> None:
-        target = self.aliases.pop(name, name)
-        card = self.cards.pop(target, None)
-        self.sources.pop(target, None)
-        if card is not None:
-            for alias in card.aliases:
-                self.aliases.pop(alias, None)
+    def _owner(self, name: str) -> str | None:
+        """The id of the card that claims ``name`` as its id or an alias."""
+        return name if name in self.cards else self.aliases.get(name)
+
+    def _release(self, owner: str, name: str) -> None:
+        """Take ``name`` from card ``owner``; the card goes if it is its id."""
+        if name != owner:
+            del self.aliases[name]
+            return
+        card = self.cards.pop(owner)
+        del self.sources[owner]
+        for alias in card.aliases:
+            if self.aliases.get(alias) == owner:
+                del self.aliases[alias]
+                self.errors.setdefault(alias, self.errors[owner])
 
     def resolve(self, model_id: str) -> str:
         """The canonical id for ``model_id`` (warning if it is a deprecated alias)."""
@@ -97,12 +111,20 @@ def read_registry_file(path: Path) -> list[ModelCard]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise RegistryError(f"{path}: cannot read the registry file ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise RegistryError(
+            f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+            f"save the file as UTF-8"
+        ) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_RegistryLoader)  # a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise RegistryError(f"{path}: not valid YAML{where}; fix the syntax") from exc
+        problem = " ".join(str(getattr(exc, "problem", None) or "").split())
+        raise RegistryError(
+            f"{path}: not valid YAML{where}" + (f": {problem}" if problem else "") + "; fix it"
+        ) from None
     if data is None:
         raise RegistryError(f"{path}: the registry file is empty; expected a mapping id -> card")
     if not isinstance(data, dict):
@@ -122,6 +144,23 @@ def read_registry_file(path: Path) -> list[ModelCard]:
             )
         cards.append(parse_card({"id": model_id, **body}, str(path), str(model_id)))
     return cards
+
+
+class _RegistryLoader(yaml.SafeLoader):
+    """Safe YAML where a key given twice in one mapping is an error (plain YAML keeps the
+    last one, silently dropping the first card)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                key = self.construct_object(key_node)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {key!r} is given twice", key_node.start_mark
+                    )
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def parse_card(data: Any, source: str, model_id: str | None = None) -> ModelCard:
@@ -147,7 +186,8 @@ def get_registry() -> Registry:
     global _cache
     pm = get_plugin_manager()
     extra = tuple(get_settings().registry)
-    key = (id(pm), pm.generation, extra)
+    # The manager itself, not id(pm): a rebuilt manager may reuse a freed one's address.
+    key = (pm, pm.generation, _stamps(extra))
     if _cache is not None and _cache[0] == key:
         return _cache[1]
     registry = Registry()
@@ -167,8 +207,21 @@ def get_registry() -> Registry:
         for card in parsed:
             registry.add(card, source)
     # Quarantining a plugin changed the generation: key on the state after the build.
-    _cache = ((id(pm), pm.generation, extra), registry)
+    _cache = ((pm, pm.generation, key[2]), registry)
     return registry
+
+
+def _stamps(paths: tuple[Path, ...]) -> tuple[tuple[str, int, int], ...]:
+    """Path, mtime and size of each extra registry file, so that an edit is seen."""
+    stamps = []
+    for path in paths:
+        try:
+            stat = Path(path).stat()
+        except OSError:
+            stamps.append((str(path), -1, -1))
+        else:
+            stamps.append((str(path), stat.st_mtime_ns, stat.st_size))
+    return tuple(stamps)
 
 
 def _as_list(cards: Any, source: str) -> list[Any]:
@@ -204,4 +257,10 @@ def model_card(model_id: str) -> ModelCard:
         DuplicateRegistrationError: two sources define it.
     """
     registry = get_registry()
-    return registry.cards[registry.resolve(model_id)]
+    try:
+        return registry.cards[registry.resolve(model_id)]
+    except UnknownModelError as exc:
+        failed = [i.name for i in get_plugin_manager().infos.values() if i.status == "failed"]
+        if not failed:
+            raise
+        raise UnknownModelError(model_id, exc.close, failed) from None
