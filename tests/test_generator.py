@@ -91,6 +91,12 @@ def test_bad_counts_are_config_errors(ring, n):
         ring.sample(n, seed=0)
 
 
+@pytest.mark.parametrize("batch_size", [0, -2, 2.5])
+def test_bad_batch_sizes_are_config_errors(ring, batch_size):
+    with pytest.raises(ConfigError, match="batch_size must be"):
+        ring.sample(4, seed=0, batch_size=batch_size)
+
+
 def test_unknown_sample_option_is_a_type_error(ring):
     with pytest.raises(UnknownOptionError, match="steps") as info:
         ring.sample(2, seed=0, steps=10)

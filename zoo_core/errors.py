@@ -66,8 +66,8 @@ class DuplicateRegistrationError(ZooError):
     def __init__(self, kind: str, name: str, first: str, second: str):
         self.kind, self.name, self.first, self.second = kind, name, first, second
         super().__init__(
-            f"{kind} {name!r} is defined by both {first} and {second}; "
-            f"uninstall or disable one of them (ZOO_DISABLE_PLUGINS)"
+            f"{kind} {name!r} is defined by both {first} and {second}; remove one "
+            f"definition (a plugin can be disabled with ZOO_DISABLE_PLUGINS)"
         )
 
 
@@ -86,10 +86,11 @@ class PluginMissingError(ZooError):
 class PluginError(ZooError):
     """A plugin failed to import or one of its hooks raised."""
 
-    def __init__(self, plugin: str, cause: str):
-        self.plugin, self.cause = plugin, cause
+    def __init__(self, plugin: str, cause: str, distribution: str | None = None):
+        self.plugin, self.cause, self.distribution = plugin, cause, distribution
+        dist = f" (distribution {distribution})" if distribution and distribution != plugin else ""
         super().__init__(
-            f"plugin {plugin!r} failed: {cause}; run `zoo doctor` for details, "
+            f"plugin {plugin!r}{dist} failed: {cause}; run `zoo doctor` for details, "
             f"or disable it with ZOO_DISABLE_PLUGINS={plugin}"
         )
 

@@ -123,7 +123,9 @@ class Generator(nn.Module, ABC):
             ``(n, T, D)``; points ``(n, D)``; text ``list[str]`` of length ``n``.
         """
         n = _check_count("n", n)
-        batch_size = _check_count("batch_size", batch_size or self.default_batch_size)
+        batch_size = _check_count(
+            "batch_size", self.default_batch_size if batch_size is None else batch_size
+        )
         seed = resolve_seed(seed)
         opts = self.parse_sample_options(options)
         if device is not None:

@@ -2,9 +2,10 @@
 
 A plugin is a module (found through the entry-point group ``zoo``) holding functions
 marked ``@zoo_core.hookimpl`` whose names are the hooks below. Each hook is called with
-no arguments, lazily, the first time the zoo needs what it provides, and its result is
-cached until the set of plugins changes. A hook that raises quarantines its plugin: the
-other plugins keep working and ``zoo doctor`` shows the error.
+no arguments, lazily, when the zoo needs what it provides (the cards of ``zoo_models`` are
+cached until the set of plugins changes; the other hooks are called on each lookup, so keep
+them cheap). A hook that raises quarantines its plugin: the other plugins keep working and
+``zoo doctor`` shows the error.
 
 Hook bodies should import heavy modules (torch, the model classes) inside the function,
 so that ``zoo list`` stays fast.
@@ -92,8 +93,8 @@ def zoo_datasets() -> dict[str, Any]:
 def zoo_weight_converters() -> dict[str, Callable[..., Any]]:
     """Converters from foreign checkpoint formats into the native state dict.
 
-    Called by ``zoo.load`` when a model card's weights source names a ``format`` other
-    than ``native``.
+    Called by ``zoo.load`` for the ``format`` of a model card's weights source (the core
+    registers ``native`` through this same hook).
 
     Returns:
         A mapping from format name (e.g. ``"diffusers"``) to a callable

@@ -19,7 +19,7 @@ import importlib
 import re
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Literal
 
@@ -49,6 +49,7 @@ class PluginInfo:
     status: Status
     error: str | None = None
     module: str | None = None
+    models: list[str] = field(default_factory=list)  # ids its zoo_models returned
 
 
 class ZooPluginManager(pluggy.PluginManager):

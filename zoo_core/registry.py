@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from zoo_core.card import ModelCard, validation_message
 from zoo_core.errors import (
     DuplicateRegistrationError,
+    PluginError,
     RegistryError,
     UnknownModelError,
     ZooError,
@@ -206,6 +207,8 @@ def get_registry() -> Registry:
             continue
         for card in parsed:
             registry.add(card, source)
+        if info is not None:
+            info.models = [card.id for card in parsed]
     # Quarantining a plugin changed the generation: key on the state after the build.
     _cache = ((pm, pm.generation, key[2]), registry)
     return registry
@@ -260,7 +263,10 @@ def model_card(model_id: str) -> ModelCard:
     try:
         return registry.cards[registry.resolve(model_id)]
     except UnknownModelError as exc:
-        failed = [i.name for i in get_plugin_manager().infos.values() if i.status == "failed"]
+        failed = [i for i in get_plugin_manager().infos.values() if i.status == "failed"]
+        for info in failed:  # its cards went with it when it was quarantined
+            if model_id in info.models:
+                raise PluginError(info.name, info.error or "?", info.distribution) from None
         if not failed:
             raise
-        raise UnknownModelError(model_id, exc.close, failed) from None
+        raise UnknownModelError(model_id, exc.close, [i.name for i in failed]) from None
