@@ -147,9 +147,8 @@ def read_pickle(path: Path, *, allow_pickle: bool) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True, mmap=False)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "refused"
         raise UnsafeFormatError(
-            f"{path}: the weights-only unpickler refused this checkpoint ({first}); "
+            f"{path}: the weights-only unpickler refused this checkpoint ({_refusal(exc)}); "
             f"it holds more than tensors: do not load it"
         ) from None
     except Exception as exc:
@@ -163,6 +162,13 @@ def read_pickle(path: Path, *, allow_pickle: bool) -> dict[str, torch.Tensor]:
     ):
         raise CorruptWeightsError(f"{path} does not hold a mapping of tensor names to tensors")
     return dict(state)
+
+
+def _refusal(exc: Exception) -> str:
+    """The reason in torch's refusal, without its advice to retry with weights_only=False."""
+    _, marker, detail = str(exc).partition("WeightsUnpickler error:")
+    lines = [line.strip() for line in detail.splitlines() if line.strip()] if marker else []
+    return lines[0].split(". ")[0].rstrip(".") if lines else "refused"
 
 
 def read_tensors(path: Path, *, allow_pickle: bool = False) -> dict[str, torch.Tensor]:

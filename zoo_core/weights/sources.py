@@ -189,26 +189,25 @@ def hub_files(
 
 def fetch_hub_file(repo: str, filename: str, revision: str, *, model_id: str | None) -> Path:
     """One file of a Hub repo as a local path, under the network policy."""
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
 
     settings = get_settings()
     policy = settings.effective_network
     cache_dir = str(settings.hub_cache) if settings.hub_cache else None
     if policy != "always":
+        # A pure file-system lookup: hf_hub_download(local_files_only=True) still builds
+        # request headers, which can go to the network (agent registry, token refresh).
         try:
-            path = hf_hub_download(
-                repo, filename, revision=revision, cache_dir=cache_dir, local_files_only=True
-            )
-            return Path(path)
-        except LocalEntryNotFoundError:
-            if policy == "never":
-                why = "HF_HUB_OFFLINE is set" if settings.hf_hub_offline else "ZOO_NETWORK=never"
-                raise WeightsUnavailableError(repo, revision, filename, model_id, why) from None
-        except Exception as exc:  # a broken cache entry, a bad repo name
+            cached = try_to_load_from_cache(repo, filename, cache_dir=cache_dir, revision=revision)
+        except Exception as exc:  # an unreadable cache entry, a bad file name
             raise WeightsError(
                 f"cannot read {filename} of {repo}@{revision} from the cache: {exc}"
             ) from None
+        if isinstance(cached, str):
+            return Path(cached)
+        if policy == "never":
+            why = "HF_HUB_OFFLINE is set" if settings.hf_hub_offline else "ZOO_NETWORK=never"
+            raise WeightsUnavailableError(repo, revision, filename, model_id, why)
     log.info("downloading %s from %s@%s", filename, repo, revision)
     try:
         return Path(hf_hub_download(repo, filename, revision=revision, cache_dir=cache_dir))
