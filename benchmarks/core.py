@@ -70,9 +70,7 @@ def main() -> None:
             "zoo info gmm-ring8",
             wall([*ZOO, "info", "gmm-ring8"], repeats),
             "timm pretrained cfg lookup",
-            wall(
-                [PY, "-c", "import timm; timm.models.get_pretrained_cfg('resnet18')"], repeats
-            ),
+            wall([PY, "-c", "import timm; timm.models.get_pretrained_cfg('resnet18')"], repeats),
         )
     )
 
@@ -104,7 +102,9 @@ def main() -> None:
         print(f"{name:32} {ours:9.3f}  {ref_name or '':32} {ref_text} {ratio}")
     targets = {name: ours for name, ours, *_ in rows[1:4]}
     slow = [name for name, ours in targets.items() if ours >= 0.5]
-    print("target (< 0.5 s for import/list/info):", "missed by " + ", ".join(slow) if slow else "met")
+    print(
+        "target (< 0.5 s for import/list/info):", "missed by " + ", ".join(slow) if slow else "met"
+    )
 
 
 if __name__ == "__main__":
