@@ -135,3 +135,15 @@ def test_console_script_is_installed():
     script = Path(sys.executable).with_name("zoo")
     result = subprocess.run([str(script), "list"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "gmm-ring8" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("env", "shown"),
+    [({"ZOO_NETWORK": "sometimes"}, "ZOO_NETWORK='sometimes'"),
+     ({"HF_HUB_OFFLINE": "maybe"}, "HF_HUB_OFFLINE='maybe'")],
+)  # fmt: skip
+def test_invalid_environment_setting_is_one_line_error(env, shown):
+    result = run("list", env=env)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: invalid environment setting " + shown)
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr

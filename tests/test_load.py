@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import sys
 import uuid
@@ -16,6 +17,7 @@ import zoo_core
 from zoo_core.builtin.gmm import GaussianMixture
 from zoo_core.errors import (
     ChecksumMismatchError,
+    ConfigError,
     CorruptWeightsError,
     NonFiniteWeightsError,
     StateDictMismatchError,
@@ -315,3 +317,33 @@ def test_readme_front_matter_of_a_cardless_model(tmp_path):
     assert text.startswith("---\n")
     front = yaml.safe_load(text.split("---\n", 2)[1])
     assert isinstance(front, dict) and front["library_name"] == "zoo"
+
+
+def test_config_of_another_architecture_is_refused(tmp_path):
+    folder = trained_looking().save_pretrained(tmp_path / "m")
+    config = json.loads((folder / "config.json").read_text())
+    config["architecture"] = "ddpm-unet"
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match="'ddpm-unet'.*'gmm'"):
+        zoo_core.load(RING, weights=folder)
+
+
+def test_single_file_weights_read_the_cards_config_file_beside_them(tmp_path, monkeypatch):
+    model = trained_looking()
+    folder = model.save_pretrained(tmp_path / "m")
+    register(monkeypatch, tmp_path / "extra.yaml", {"gmm-file": gmm_card(None, "config.json")})
+    loaded = zoo_core.load("gmm-file", weights=folder / "model.safetensors")
+    assert_state(loaded, model.state_dict())
+    (folder / "config.json").unlink()
+    with pytest.raises(WeightsNotFoundError, match="config.json"):
+        zoo_core.load("gmm-file", weights=folder / "model.safetensors")
+
+
+def test_default_dtype_setting(monkeypatch):
+    monkeypatch.setenv("ZOO_DTYPE", "float64")
+    model = zoo_core.load(RING)
+    assert model.means.dtype == torch.float64
+    assert model.sample(3, seed=0).dtype == torch.float64
+    monkeypatch.setenv("ZOO_DTYPE", "float8")
+    with pytest.raises(ConfigError, match="ZOO_DTYPE='float8'"):
+        zoo_core.load(RING)

@@ -271,3 +271,34 @@ def test_allowed_pickle_on_a_hub_source_still_refuses_code(tmp_path, monkeypatch
         resolved.tensors("model.pt")
     assert not sentinel.exists()
     assert no_network.attempts == []
+
+
+def test_always_policy_asks_the_hub_even_for_cached_files(hub, monkeypatch, no_network):
+    monkeypatch.setenv("ZOO_NETWORK", "always")
+    register(monkeypatch, hub.registry, {MODEL_ID: hub_card(COMMIT, hub.files)})
+    calls = []
+
+    def hf_hub_download(repo, filename, **kwargs):
+        calls.append(filename)
+        return str(hub.snapshot / filename)  # what the Hub would confirm
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", hf_hub_download)
+    assert_same_parameters(zoo_core.load(MODEL_ID), hub.model)
+    assert calls == FILES
+
+
+def test_pickle_only_native_hub_source_loads_when_allowed(hub, monkeypatch, no_network):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    buffer = hub.snapshot.parent.parent / "state.pt"
+    torch.save(hub.model.state_dict(), buffer)
+    files = {"config.json": hub.files["config.json"], "model.pt": buffer.read_bytes()}
+    build_hub_cache(hub.snapshot.parents[3] / "hub2", REPO, COMMIT, files)
+    monkeypatch.setenv("ZOO_HUB_CACHE", str(hub.snapshot.parents[3] / "hub2"))
+    card = hub_card(COMMIT, files)
+    register(monkeypatch, hub.registry, {MODEL_ID: card})
+    with pytest.raises(UnsafeFormatError, match="does not allow"):
+        zoo_core.load(MODEL_ID)
+    card["weights"]["allow_pickle"] = True
+    register(monkeypatch, hub.registry, {MODEL_ID: card})
+    assert_same_parameters(zoo_core.load(MODEL_ID), hub.model)
+    assert no_network.attempts == []

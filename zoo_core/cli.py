@@ -46,8 +46,12 @@ class ZooGroup(click.Group):
 def _debug(ctx: click.Context) -> bool:
     from zoo_core.settings import get_settings
 
-    root = ctx.find_root()
-    return bool(root.params.get("debug")) or get_settings().debug
+    if ctx.find_root().params.get("debug"):
+        return True
+    try:
+        return get_settings().debug
+    except ZooError:  # the broken setting is what is being reported
+        return False
 
 
 @click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -95,7 +95,12 @@ def load(
     cls = architecture_class(card.architecture, distribution=card.plugin)
     files = resolve_weights(card, weights, revision)
     model = build_from_files(cls, card, files)
-    device = device if device is not None else get_settings().device
+    settings = get_settings()
+    device = device if device is not None else settings.device
+    if dtype is None and settings.dtype is not None:
+        import torch
+
+        dtype = getattr(torch, settings.dtype)
     if device is not None or dtype is not None:
         model.to(device=device, dtype=dtype)
     return model.eval()
@@ -110,7 +115,13 @@ def build_from_files(cls: type[Generator], card: ModelCard, files: WeightFiles) 
         config = card.config
     if isinstance(config, str):
         config = files.json(config)
-    config = {k: v for k, v in config.items() if k != "architecture"}
+    config = dict(config)
+    named = config.pop("architecture", None)
+    if named not in (None, cls.architecture):
+        raise ConfigError(
+            f"the config in {files.source} is for architecture {named!r}, but {card.id!r} "
+            f"is a {cls.architecture!r} model; pass the weights of this model"
+        )
     model = cls.from_config(config)
     load_state(model, state, files.source)
     model.card = card
@@ -130,11 +141,24 @@ def download(model_id: str, *, revision: str | None = None) -> dict[str, Path]:
 
 
 def native_converter(files: WeightFiles, card: ModelCard) -> tuple[dict[str, Any] | None, Any]:
-    """The zoo's own format: ``model.safetensors`` (+ optional ``config.json``)."""
+    """The zoo's own format: ``model.safetensors`` (+ optional ``config.json``).
+
+    A source whose only tensor file is a pickle checkpoint (where its card allows pickle)
+    is read from that file instead.
+    """
     from zoo_core.generator import CONFIG_FILE, WEIGHTS_FILE
+    from zoo_core.weights.formats import PICKLE_SUFFIXES
 
     config = files.json(CONFIG_FILE) if files.has(CONFIG_FILE) else None
-    return config, files.tensors(WEIGHTS_FILE)
+    if files.has(WEIGHTS_FILE):
+        return config, files.tensors(WEIGHTS_FILE)
+    pickles = [name for name in files.files if Path(name).suffix in PICKLE_SUFFIXES]
+    if len(pickles) != 1:
+        raise WeightsError(
+            f"{files.source} holds no {WEIGHTS_FILE} (and not exactly one pickle checkpoint); "
+            f"a native source needs one tensor file"
+        )
+    return config, files.tensors(pickles[0])
 
 
 __all__ = [

@@ -51,7 +51,10 @@ class ZooSettings(BaseSettings):
         default_factory=list,
         description="Extra registry files (comma-separated), read after the built-in one.",
     )
-    device: str | None = Field(None, description="Default device for load/sample.")
+    device: str | None = Field(None, description="Default device of zoo.load.")
+    dtype: Literal["float32", "float64", "float16", "bfloat16"] | None = Field(
+        None, description="Default dtype of zoo.load (models are loaded in float32, then cast)."
+    )
     debug: bool = Field(False, description="Show tracebacks in the CLI.")
 
     @field_validator("load_plugins", "disable_plugins", "registry", mode="before")
@@ -67,5 +70,21 @@ class ZooSettings(BaseSettings):
 
 
 def get_settings() -> ZooSettings:
-    """The settings as the environment says now."""
-    return ZooSettings()
+    """The settings as the environment says now.
+
+    Raises:
+        ConfigError: an environment variable holds a value its setting does not accept.
+    """
+    from pydantic import ValidationError
+
+    try:
+        return ZooSettings()
+    except ValidationError as exc:
+        from zoo_core.errors import ConfigError
+
+        parts = []
+        for item in exc.errors(include_url=False):
+            name = str(item["loc"][0]) if item["loc"] else "?"
+            env = name if name.isupper() else f"ZOO_{name.upper()}"
+            parts.append(f"{env}={item.get('input')!r}: {item['msg']}")
+        raise ConfigError("invalid environment setting " + "; ".join(parts)) from None

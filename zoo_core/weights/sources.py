@@ -125,7 +125,10 @@ def local_files(card: ModelCard, path: Path) -> WeightFiles:
         raise WeightsNotFoundError(f"weights={str(path)!r} does not exist; pass a file or folder")
     hub = card.weights if isinstance(card.weights, HubWeights) else None
     if path.is_file():
-        return WeightFiles({WEIGHTS_FILE: path}, "native", _allow_pickle(hub), str(path))
+        files = {WEIGHTS_FILE: path}
+        if isinstance(card.config, str) and (path.parent / card.config).is_file():
+            files[card.config] = path.parent / card.config  # the card's config file beside it
+        return WeightFiles(files, "native", _allow_pickle(hub), str(path))
     if hub is not None and all((path / name).is_file() for name in hub.files):
         files = {name: path / name for name in hub.files}
         for name, file in files.items():
