@@ -90,6 +90,20 @@ def test_seed_types(seed):
         assert Noise.for_range(seed, 0, 2).randn(3).shape == (2, 3)
 
 
-def test_box_muller_tail_is_bounded_by_53_bit_uniforms():
+def test_box_muller_tail_is_bounded_by_32_bit_uniforms():
     z = Noise.for_range(11, 0, 100).randn(1000, dtype=torch.float64)
-    assert z.abs().max().item() < math.sqrt(-2 * math.log(2.0**-54))
+    assert z.abs().max().item() < math.sqrt(-2 * math.log(2.0**-33))
+
+
+def test_float32_and_float64_draws_agree():
+    noise = Noise.for_range(4, 0, 8)
+    z32, z64 = noise.randn(5, 7), noise.randn(5, 7, dtype=torch.float64)
+    assert torch.allclose(z32.double(), z64, atol=1e-5)
+    u32, u64 = noise.rand(9), noise.rand(9, dtype=torch.float64)
+    assert torch.allclose(u32.double(), u64, atol=2**-23)
+
+
+def test_odd_sizes_use_pairs_consistently():
+    noise = Noise.for_range(6, 0, 3)
+    assert torch.equal(noise.randn(7), noise.randn(8)[:, :7])
+    assert torch.equal(noise.randn(2, 3).reshape(3, 6), noise.randn(6))

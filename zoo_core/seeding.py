@@ -42,15 +42,16 @@ def splitmix64_int(x: int) -> int:
 
 def _shr(x: torch.Tensor, k: int) -> torch.Tensor:
     # Logical right shift of int64 (``>>`` is arithmetic on signed tensors).
-    return (x >> k) & ((1 << (64 - k)) - 1)
+    shifted = x >> k
+    return shifted.bitwise_and_((1 << (64 - k)) - 1)
 
 
 def splitmix64(x: torch.Tensor) -> torch.Tensor:
     """SplitMix64 finalizer, elementwise on an int64 tensor (bits as in the reference)."""
-    z = x + _signed(_GOLDEN)
-    z = (z ^ _shr(z, 30)) * _signed(_MUL1)
-    z = (z ^ _shr(z, 27)) * _signed(_MUL2)
-    return z ^ _shr(z, 31)
+    z = x + _signed(_GOLDEN)  # in place from here on: one new tensor, not eight
+    z.bitwise_xor_(_shr(z, 30)).mul_(_signed(_MUL1))
+    z.bitwise_xor_(_shr(z, 27)).mul_(_signed(_MUL2))
+    return z.bitwise_xor_(_shr(z, 31))
 
 
 def resolve_seed(seed: int | None) -> int:
@@ -104,18 +105,33 @@ class Noise:
         return words.reshape(len(self), *shape)
 
     def rand(self, *shape: int, step: int = 0, stream: int = 0, dtype=torch.float32):
-        """Uniform on the open interval (0, 1), ``(B, *shape)``."""
+        """Uniform on the open interval (0, 1), ``(B, *shape)``.
+
+        float64 gets 53 random bits per value, other dtypes 24 (centred in their bin, so
+        never exactly 0 or 1).
+        """
         words = self.bits(*shape, step=step, stream=stream)
-        # 53 high bits, centred in their bin: never exactly 0 or 1.
-        u = (_shr(words, 11).to(torch.float64) + 0.5) * 2.0**-53
-        return u.to(dtype)
+        if dtype == torch.float64:
+            return (_shr(words, 11).to(torch.float64) + 0.5) * 2.0**-53
+        return ((_shr(words, 40).to(torch.float32) + 0.5) * 2.0**-24).to(dtype)
 
     def randn(self, *shape: int, step: int = 0, stream: int = 0, dtype=torch.float32):
-        """Standard normal, ``(B, *shape)`` (Box-Muller on two independent uniforms)."""
-        words = self.bits(*shape, 2, step=step, stream=stream)
-        u = (_shr(words, 11).to(torch.float64) + 0.5) * 2.0**-53  # (B, *shape, 2)
-        radius = torch.sqrt(-2.0 * torch.log(u[..., 0]))
-        return (radius * torch.cos(2.0 * math.pi * u[..., 1])).to(dtype)
+        """Standard normal, ``(B, *shape)``.
+
+        Box-Muller on the two 32-bit halves of one hashed word gives a pair of normals, the
+        elements ``2k`` and ``2k + 1`` (so element ``j`` depends only on word ``j // 2``).
+        Computed in float64 when ``dtype`` is float64, else in float32; the tails reach
+        ``sqrt(-2 ln 2^-33)`` = 6.76 standard deviations.
+        """
+        count = math.prod(shape)
+        words = self.bits((count + 1) // 2, step=step, stream=stream)  # (B, ceil(M/2))
+        work = torch.float64 if dtype == torch.float64 else torch.float32
+        u1 = (_shr(words, 32).to(work) + 0.5) * 2.0**-32  # (0, 1]: float32 may round to 1
+        u2 = ((words & 0xFFFFFFFF).to(work) + 0.5) * 2.0**-32
+        radius = torch.sqrt(-2.0 * torch.log(u1))
+        theta = (2.0 * math.pi) * u2
+        pairs = torch.stack([radius * torch.cos(theta), radius * torch.sin(theta)], dim=-1)
+        return pairs.reshape(len(self), -1)[:, :count].reshape(len(self), *shape).to(dtype)
 
     def randint(self, high: int, *shape: int, step: int = 0, stream: int = 0) -> torch.Tensor:
         """Uniform integers in ``[0, high)``, ``(B, *shape)`` int64."""
