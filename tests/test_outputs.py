@@ -97,3 +97,17 @@ def test_failed_write_leaves_old_file_intact(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["x.npy"]  # no temporary file left
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        path = save_samples(torch.zeros(2, 2), tmp_path / "x.npy", modality="points")
+        assert path.stat().st_mode & 0o777 == 0o644
+        path.chmod(0o600)
+        save_samples(torch.ones(2, 2), path, modality="points")
+        assert path.stat().st_mode & 0o777 == 0o600  # an existing file keeps its mode
+    finally:
+        os.umask(umask)
