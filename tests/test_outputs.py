@@ -92,7 +92,7 @@ def test_failed_write_leaves_old_file_intact(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr("zoo_core._io.os.fsync", broken)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OutputPathError, match="cannot write .*disk full"):
         save_samples(torch.zeros(2, 2), path, modality="points")
     monkeypatch.undo()
     assert path.read_bytes() == before

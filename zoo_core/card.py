@@ -9,6 +9,7 @@ is an error that names the source, the model id, the field and what was expected
 from __future__ import annotations
 
 import difflib
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -40,8 +41,16 @@ class BundledWeights(_Strict):
         pattern=r"^[A-Za-z_][A-Za-z0-9_.]*:[^:]+$",
         description="`package:relative/path` of the file inside an installed package.",
     )
-    sha256: Sha256 | None = Field(None, description="sha256 of the file, checked before use.")
+    sha256: Sha256 = Field(description="sha256 of the file, checked before use (required).")
     format: str = Field("native", description="Checkpoint format; a converter reads others.")
+
+    @field_validator("bundled")
+    @classmethod
+    def _inside_the_package(cls, value: str) -> str:
+        relative = value.partition(":")[2]
+        if relative.startswith("/") or ".." in relative.split("/"):
+            raise ValueError(f"{value!r} must name a file inside the package (no '..')")
+        return value
 
 
 class HubWeights(_Strict):
@@ -114,6 +123,15 @@ class ModelCard(_Strict):
         default_factory=list, description="Deprecated ids that warn and redirect here."
     )
 
+    @field_validator("reported", mode="before")
+    @classmethod
+    def _no_booleans(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for key, metric in value.items():
+                if isinstance(metric, bool):
+                    raise ValueError(f"reported metric {key!r} must be a number, got {metric!r}")
+        return value
+
     @field_validator("reported")
     @classmethod
     def _reported_has_protocol(cls, value: dict[str, float | str] | None) -> Any:
@@ -122,8 +140,10 @@ class ModelCard(_Strict):
         if not isinstance(value.get("protocol"), str):
             raise ValueError("reported metrics must name their `protocol` (a string)")
         for key, metric in value.items():
-            if key != "protocol" and isinstance(metric, str):
-                raise ValueError(f"reported metric {key!r} must be a number, got {metric!r}")
+            if key == "protocol":
+                continue
+            if isinstance(metric, str) or not math.isfinite(metric):
+                raise ValueError(f"reported metric {key!r} must be a finite number, got {metric!r}")
         return value
 
 

@@ -100,7 +100,11 @@ def list_command(
 def _weights_label(card) -> str:
     if card.weights is None:
         return "none"
-    return "bundled" if hasattr(card.weights, "bundled") else f"hub {card.weights.hub}"
+    from zoo_core.card import BundledWeights
+
+    if isinstance(card.weights, BundledWeights):
+        return "bundled"
+    return f"hub {card.weights.hub}"
 
 
 @cli.command("info")
@@ -130,25 +134,26 @@ def info_command(model_id: str, as_json: bool):
 @cli.command("download")
 @click.argument("model_id")
 @click.option("--revision", help="A branch, tag or commit of the Hub source.")
-def download_command(model_id: str, revision: str | None):
+@click.option("--force", is_flag=True, help="Fetch Hub files again even when cached.")
+def download_command(model_id: str, revision: str | None, force: bool):
     """Fetch and verify the weights of MODEL_ID into the local cache."""
     from zoo_core.loading import download
 
-    for name, path in download(model_id, revision=revision).items():
+    for name, path in download(model_id, revision=revision, force=force).items():
         click.echo(f"{name}\t{path}")
 
 
 def _parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
-    import yaml
-
+    """``key=value`` pairs; a value that parses as JSON (``50``, ``0.5``, ``1e3``, ``true``,
+    ``null``, ``[1, 2]``) is that, anything else is the text itself (``ddim``, ``no``)."""
     options: dict[str, Any] = {}
     for item in values:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise click.BadParameter(f"expected key=value, got {item!r}", param_hint="--set")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else raw
-        except yaml.YAMLError:
+            value = json.loads(raw)
+        except ValueError:
             value = raw
         options[key.strip()] = value
     return options
@@ -189,18 +194,59 @@ def sample_command(
     except OutputPathError as exc:
         raise click.BadParameter(str(exc), param_hint="-o/--output") from None
 
-    from zoo_core.loading import load
+    from zoo_core.loading import architecture_class, load
 
-    model = load(model_id, device=device, weights=weights)
-    try:
-        opts = model.parse_sample_options(options)
+    cls = architecture_class(card.architecture, distribution=card.plugin)
+    try:  # every check before the (possibly long) load
+        opts = cls.check_sample_options(options, card.id)
     except ConfigError as exc:
         raise click.BadParameter(str(exc), param_hint="--set") from None
+    if device is not None:
+        from zoo_core.devices import resolve_device
+
+        try:
+            resolve_device(device)
+        except ConfigError as exc:
+            raise click.BadParameter(str(exc), param_hint="--device") from None
+    model = load(model_id, device=device, weights=weights)
     samples = model.sample(
         n, seed=seed, batch_size=batch_size, progress=progress, **opts.model_dump()
     )
     path = save_samples(samples, output, modality=model.modality, sample_rate=model.sample_rate)
     click.echo(f"wrote {n} samples of {card.id} (seed {seed}) to {path}")
+
+
+@cli.command("train")
+@click.argument("recipe", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Run directory (checkpoints, metrics, samples, the final model).")  # fmt: skip
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override a recipe key (repeatable), e.g. --set train.steps=100.")  # fmt: skip
+@click.option("--stop-after", type=click.IntRange(min=1),
+              help="Run at most this many steps now, then checkpoint and stop.")  # fmt: skip
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+def train_command(recipe: Path, out: Path, resume: bool, sets, stop_after, progress):
+    """Train the model of RECIPE into --out (exit 75 when stopped by SIGTERM)."""
+    from zoo_core.training import EXIT_INTERRUPTED, load_recipe, train
+
+    result = train(
+        load_recipe(recipe, _parse_sets(sets)),
+        out,
+        resume=resume,
+        stop_after=stop_after,
+        progress=progress,
+    )
+    for skipped in result.skipped_checkpoints:
+        click.echo(f"skipped checkpoint {skipped}", err=True)
+    if result.status == "interrupted":
+        click.echo(f"interrupted at step {result.step}; checkpoint committed in {out}", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    if result.status == "stopped":
+        click.echo(f"stopped at step {result.step}; continue with --resume")
+        return
+    click.echo(f"trained {result.step} steps; final loss {result.final_loss:.6g}; "
+               f"model in {result.model_dir}")  # fmt: skip
 
 
 @cli.command("plugins")
@@ -307,6 +353,12 @@ def _hf_default_cache() -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``zoo`` console script."""
+    import warnings
+
+    def one_line(message, category, filename, lineno, file=None, line=None):
+        click.echo(f"warning: {' '.join(str(message).split())}", err=True)
+
+    warnings.showwarning = one_line  # the CLI's warnings read like its errors
     cli.main(args=argv, prog_name="zoo")
 
 

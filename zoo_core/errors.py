@@ -11,8 +11,10 @@ from collections.abc import Iterable, Sequence
 
 __all__ = [
     "CapabilityError",
+    "CheckpointError",
     "ChecksumMismatchError",
     "ConfigError",
+    "CorruptDatasetError",
     "CorruptWeightsError",
     "DatasetNotFoundError",
     "DuplicateRegistrationError",
@@ -21,7 +23,11 @@ __all__ = [
     "PluginError",
     "PluginMissingError",
     "RegistryError",
+    "RunExistsError",
     "StateDictMismatchError",
+    "TrainingDivergedError",
+    "TrainingError",
+    "UnknownDatasetError",
     "UnknownModelError",
     "UnknownOptionError",
     "UnsafeFormatError",
@@ -122,6 +128,52 @@ class DatasetNotFoundError(ZooError, FileNotFoundError):
     """A dataset that is not on this machine."""
 
 
+class UnknownDatasetError(ZooError, LookupError):
+    """A dataset name that neither the core nor a plugin defines."""
+
+    def __init__(
+        self,
+        name: str,
+        close: Sequence[str] = (),
+        known: Sequence[str] = (),
+        failed_plugins: Sequence[str] = (),
+    ):
+        self.name = name
+        self.close = list(close)
+        hint = f"did you mean {', '.join(map(repr, self.close))}? " if self.close else ""
+        failed = (
+            f" (plugins {', '.join(failed_plugins)} failed to load and may define it: "
+            f"see `zoo doctor`)"
+            if failed_plugins
+            else ""
+        )
+        super().__init__(
+            f"unknown dataset {name!r}; {hint}the datasets are: {', '.join(known) or 'none'}"
+            + failed
+        )
+
+
+class CorruptDatasetError(ZooError, ValueError):
+    """A dataset file that is truncated or malformed, or whose sha256 differs from the known
+    one; or a loader whose data does not match its dataset's spec."""
+
+
+class TrainingError(ZooError):
+    """Base class of the training loop's errors; the last committed checkpoint is intact."""
+
+
+class RunExistsError(TrainingError):
+    """An output directory that already holds another run (and ``--resume`` was not given)."""
+
+
+class CheckpointError(TrainingError):
+    """A checkpoint that could not be written or read back."""
+
+
+class TrainingDivergedError(TrainingError):
+    """The loss was not finite for too many consecutive steps."""
+
+
 class WeightsError(ZooError):
     """Base class of the weights family: nothing half-loaded is ever returned."""
 
@@ -133,11 +185,11 @@ class WeightsNotFoundError(WeightsError, FileNotFoundError):
 class ChecksumMismatchError(WeightsError):
     """A file's sha256 differs from the one the model card records."""
 
-    def __init__(self, path: str, expected: str, actual: str):
+    def __init__(self, path: str, expected: str, actual: str, remedy: str | None = None):
         self.path, self.expected, self.actual = path, expected, actual
         super().__init__(
             f"sha256 mismatch for {path}: expected {expected}, got {actual}; the file is "
-            f"corrupt or was replaced: delete it and download again (`zoo download ID`)"
+            f"corrupt or was replaced: {remedy or 'replace it with an intact copy'}"
         )
 
 

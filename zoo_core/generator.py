@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import operator
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
@@ -15,6 +16,7 @@ from torch import nn
 
 from zoo_core.errors import CapabilityError, ConfigError, UnknownOptionError, WeightsNotFoundError
 from zoo_core.seeding import Noise, resolve_seed
+from zoo_core.weights.formats import CONFIG_FILE, WEIGHTS_FILE
 
 if TYPE_CHECKING:
     from zoo_core.card import ModelCard
@@ -27,9 +29,8 @@ CAPABILITIES = frozenset(
 # Capabilities that stand for a method of the same name, which a subclass must override.
 _METHOD_CAPABILITIES = ("log_prob", "encode", "decode", "inpaint", "interpolate")
 MODALITIES = frozenset({"image", "audio", "sequence", "points", "text"})
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
 CARD_FILE = "README.md"
+TRAINING_FILE = "training.json"
 
 
 class NoSampleOptions(BaseModel):
@@ -129,7 +130,9 @@ class Generator(nn.Module, ABC):
         seed = resolve_seed(seed)
         opts = self.parse_sample_options(options)
         if device is not None:
-            self.to(device)
+            from zoo_core.devices import resolve_device
+
+            self.to(resolve_device(device))
         device = self.device
         starts = range(0, n, batch_size)
         if progress:
@@ -154,24 +157,31 @@ class Generator(nn.Module, ABC):
         """
 
     def parse_sample_options(self, options: dict[str, Any]) -> BaseModel:
-        """Validate ``sample``'s family-specific keyword arguments.
+        """Validate ``sample``'s family-specific keyword arguments (see
+        :meth:`check_sample_options`)."""
+        return self.check_sample_options(options, self.name)
+
+    @classmethod
+    def check_sample_options(cls, options: dict[str, Any], name: str | None = None) -> BaseModel:
+        """Validate ``sample``'s family-specific keyword arguments, without a model.
 
         Raises:
             UnknownOptionError: a keyword ``SampleOptions`` does not define (a TypeError).
             ConfigError: a value of the wrong type or out of range (a ValueError).
         """
-        fields = self.SampleOptions.model_fields
+        name = name or cls.architecture
+        fields = cls.SampleOptions.model_fields
         unknown = sorted(set(options) - set(fields))
         if unknown:
             accepted = ", ".join(sorted(fields)) or "no family options"
             raise UnknownOptionError(
-                f"{self.name}.sample() got unknown option(s) {', '.join(unknown)}; "
+                f"{name}.sample() got unknown option(s) {', '.join(unknown)}; "
                 f"it accepts: {accepted}"
             )
         try:
-            return self.SampleOptions.model_validate(options)
+            return cls.SampleOptions.model_validate(options)
         except ValidationError as exc:
-            raise ConfigError(f"{self.name}.sample(): {_errors_line(exc)}") from None
+            raise ConfigError(f"{name}.sample(): {_errors_line(exc)}") from None
 
     # ----------------------------------------------------------------- capabilities
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
@@ -205,11 +215,16 @@ class Generator(nn.Module, ABC):
         return CapabilityError(self.name, capability, self.capabilities)
 
     # ----------------------------------------------------------------- persistence
-    def save_pretrained(self, directory: str | Path) -> Path:
+    def save_pretrained(self, directory: str | Path, *, training: dict | None = None) -> Path:
         """Write ``config.json``, ``model.safetensors`` and a ``README.md`` model card.
 
         Each file is written atomically; what this writes, :meth:`from_pretrained` and
         ``zoo.load(..., weights=directory)`` read back exactly.
+
+        Args:
+            directory: created if missing.
+            training: how the weights were trained (recipe, dataset, steps, wall time,
+                hardware, final loss), recorded in the card and in ``training.json``.
         """
         from zoo_core._io import atomic_write_bytes
         from zoo_core.modelcard import render_readme
@@ -221,7 +236,10 @@ class Generator(nn.Module, ABC):
         blob = encode_safetensors(self.state_dict(), {"architecture": self.architecture})
         atomic_write_bytes(directory / WEIGHTS_FILE, blob)
         atomic_write_bytes(directory / CONFIG_FILE, (json.dumps(config, indent=2) + "\n").encode())
-        atomic_write_bytes(directory / CARD_FILE, render_readme(self).encode())
+        if training is not None:
+            text = json.dumps(training, indent=2, sort_keys=True) + "\n"
+            atomic_write_bytes(directory / TRAINING_FILE, text.encode())
+        atomic_write_bytes(directory / CARD_FILE, render_readme(self, training).encode())
         return directory
 
     @classmethod
@@ -282,8 +300,9 @@ def _errors_line(exc: ValidationError) -> str:
 
 
 def _check_count(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, bool) or not hasattr(type(value), "__index__"):
         raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    value = operator.index(value)
     if value < 1:
         raise ConfigError(f"{name} must be at least 1, got {value}")
     return value

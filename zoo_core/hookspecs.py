@@ -20,6 +20,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from zoo_core.card import ModelCard
+    from zoo_core.data import DatasetSpec
     from zoo_core.evaluator import Evaluator
     from zoo_core.generator import Generator
     from zoo_core.trainer import Trainer
@@ -79,13 +80,14 @@ def zoo_evaluators() -> dict[str, type[Evaluator]]:
 
 
 @hookspec
-def zoo_datasets() -> dict[str, Any]:
+def zoo_datasets() -> dict[str, DatasetSpec]:
     """Datasets this plugin knows how to load.
 
-    Called when a recipe or a protocol names a dataset.
+    Called when a recipe or a protocol names a dataset (``zoo_core.data.load_dataset``).
 
     Returns:
-        A mapping from dataset name to a ``DatasetSpec`` saying how to load it.
+        A mapping from dataset name to a :class:`zoo_core.data.DatasetSpec` (modality,
+        per-example shape, splits, classes, source, license and its loader).
     """
 
 

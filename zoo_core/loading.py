@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,8 +13,9 @@ from zoo_core.errors import (
     PluginMissingError,
     UnknownModelError,
     WeightsError,
+    ZooError,
 )
-from zoo_core.plugin_manager import collect_mapping, get_plugin_manager
+from zoo_core.plugin_manager import Contribution, collect_mapping, get_plugin_manager
 from zoo_core.registry import model_card
 
 if TYPE_CHECKING:
@@ -40,15 +42,19 @@ def architecture_class(name: str, *, distribution: str | None = None) -> type[Ge
         PluginError: the plugin that should provide it failed (with the cause).
         PluginMissingError: no installed plugin provides it.
     """
+    return _architecture(name, distribution).value
+
+
+def _architecture(name: str, distribution: str | None) -> Contribution:
     entries, errors = collect_mapping("zoo_architectures")
     if name in errors:
         raise errors[name]
     if name in entries:
-        return entries[name].value
+        return entries[name]
     if distribution is not None:
         info = get_plugin_manager().distribution_status(distribution)
         if info is not None and info.status == "failed":
-            raise PluginError(f"{info.name} ({info.distribution})", info.error or "unknown error")
+            raise PluginError(info.name, info.error or "unknown error", info.distribution)
         raise PluginMissingError(f"architecture {name!r}", distribution)
     raise ConfigError(
         f"no installed plugin provides the architecture {name!r}; known: "
@@ -58,6 +64,10 @@ def architecture_class(name: str, *, distribution: str | None = None) -> type[Ge
 
 def converter(fmt: str):
     """The weight converter registered for checkpoint format ``fmt``."""
+    return _converter(fmt).value
+
+
+def _converter(fmt: str) -> Contribution:
     entries, errors = collect_mapping("zoo_weight_converters")
     if fmt in errors:
         raise errors[fmt]
@@ -66,51 +76,69 @@ def converter(fmt: str):
             f"no plugin converts the weights format {fmt!r}; known: "
             f"{', '.join(sorted(entries))}; install the plugin of this model's family"
         )
-    return entries[fmt].value
+    return entries[fmt]
 
 
 def load(
     model_id: str,
     *,
     device: torch.device | str | None = None,
-    dtype: torch.dtype | None = None,
+    dtype: torch.dtype | str | None = None,
     weights: str | Path | None = None,
     revision: str | None = None,
 ) -> Generator:
     """Build model ``model_id`` and load its verified weights.
 
     Weights come from ``weights=`` (a local file or directory) if given, else the card's
-    bundled file, else the Hugging Face Hub (under ``ZOO_NETWORK``). The model is built and
-    loaded on the CPU in float32, then moved to ``device``/``dtype`` and put in eval mode.
-    Nothing half-loaded is ever returned: any failure raises before the model is handed out.
+    source: a file bundled in a plugin's package, or the Hugging Face Hub (under
+    ``ZOO_NETWORK``; ``revision`` overrides the card's). The model is built and loaded on the
+    CPU in float32, then moved to ``device``/``dtype`` and put in eval mode. Nothing
+    half-loaded is ever returned: any failure raises before the model is handed out.
 
     Raises:
         UnknownModelError, PluginMissingError, PluginError, WeightsError (and subclasses),
         ConfigError.
     """
+    from zoo_core.card import HubWeights
+    from zoo_core.devices import resolve_device, resolve_dtype
     from zoo_core.settings import get_settings
     from zoo_core.weights.sources import resolve_weights
 
     card = model_card(model_id)
-    cls = architecture_class(card.architecture, distribution=card.plugin)
-    files = resolve_weights(card, weights, revision)
-    model = build_from_files(cls, card, files)
     settings = get_settings()
-    device = device if device is not None else settings.device
-    if dtype is None and settings.dtype is not None:
-        import torch
+    device = resolve_device(device if device is not None else settings.device or "cpu")
+    dtype = resolve_dtype(dtype if dtype is not None else settings.dtype or "float32")
+    if revision is not None and (weights is not None or not isinstance(card.weights, HubWeights)):
+        raise ConfigError(
+            f"revision= applies to Hub sources; {card.id!r} "
+            + ("is loaded from weights=" if weights is not None else "has no Hub source")
+        )
+    arch = _architecture(card.architecture, card.plugin)
+    if arch.value.modality != card.modality:
+        raise ConfigError(
+            f"card {card.id!r} says modality {card.modality!r} but architecture "
+            f"{card.architecture!r} samples {arch.value.modality!r}; fix the card"
+        )
+    if weights is None and card.weights is not None:
+        _converter(card.weights.format)  # fail before fetching anything
+    files = resolve_weights(card, weights, revision)
+    model = build_from_files(arch.value, card, files, plugin=arch.plugin)
+    return model.to(device=device, dtype=dtype).eval()
 
-        dtype = getattr(torch, settings.dtype)
-    if device is not None or dtype is not None:
-        model.to(device=device, dtype=dtype)
-    return model.eval()
 
+def build_from_files(
+    cls: type[Generator], card: ModelCard, files: WeightFiles, *, plugin: str | None = None
+) -> Generator:
+    """Convert ``files`` to a native (config, state dict), build ``cls`` and load it.
 
-def build_from_files(cls: type[Generator], card: ModelCard, files: WeightFiles) -> Generator:
-    """Convert ``files`` to a native (config, state dict), build ``cls`` and load it."""
+    Exceptions from plugin code (the converter, the architecture's constructor) other than
+    the zoo's own typed errors become :class:`PluginError` naming the plugin.
+    """
     from zoo_core.weights.state import load_state
 
-    config, state = converter(files.format)(files, card)
+    conversion = _converter(files.format)
+    with _guard(conversion.plugin, f"converter {files.format!r}"):
+        config, state = conversion.value(files, card)
     if config is None:
         config = card.config
     if isinstance(config, str):
@@ -122,14 +150,35 @@ def build_from_files(cls: type[Generator], card: ModelCard, files: WeightFiles) 
             f"the config in {files.source} is for architecture {named!r}, but {card.id!r} "
             f"is a {cls.architecture!r} model; pass the weights of this model"
         )
-    model = cls.from_config(config)
+    with _guard(plugin, f"architecture {cls.architecture!r}"):
+        model = cls.from_config(config)
     load_state(model, state, files.source)
     model.card = card
     return model
 
 
-def download(model_id: str, *, revision: str | None = None) -> dict[str, Path]:
+@contextlib.contextmanager
+def _guard(plugin: str | None, what: str):
+    try:
+        yield
+    except ZooError:
+        raise
+    except Exception as exc:
+        if plugin is None:
+            raise
+        info = get_plugin_manager().infos.get(plugin)
+        raise PluginError(
+            plugin,
+            f"{what} raised {type(exc).__name__}: {' '.join(str(exc).split())}",
+            info.distribution if info else None,
+        ) from exc
+
+
+def download(model_id: str, *, revision: str | None = None, force: bool = False) -> dict[str, Path]:
     """Fetch (or find) and verify every weights file of ``model_id``; no model is built.
+
+    Args:
+        force: fetch Hub files again even when cached (replaces a corrupt copy).
 
     Returns:
         file name -> local path.
@@ -137,7 +186,7 @@ def download(model_id: str, *, revision: str | None = None) -> dict[str, Path]:
     from zoo_core.weights.sources import resolve_weights
 
     card = model_card(model_id)
-    return resolve_weights(card, None, revision).files
+    return resolve_weights(card, None, revision, force=force).files
 
 
 def native_converter(files: WeightFiles, card: ModelCard) -> tuple[dict[str, Any] | None, Any]:
@@ -146,8 +195,7 @@ def native_converter(files: WeightFiles, card: ModelCard) -> tuple[dict[str, Any
     A source whose only tensor file is a pickle checkpoint (where its card allows pickle)
     is read from that file instead.
     """
-    from zoo_core.generator import CONFIG_FILE, WEIGHTS_FILE
-    from zoo_core.weights.formats import PICKLE_SUFFIXES
+    from zoo_core.weights.formats import CONFIG_FILE, PICKLE_SUFFIXES, WEIGHTS_FILE
 
     config = files.json(CONFIG_FILE) if files.has(CONFIG_FILE) else None
     if files.has(WEIGHTS_FILE):

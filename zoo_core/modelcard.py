@@ -12,21 +12,20 @@ import yaml
 if TYPE_CHECKING:
     from zoo_core.generator import Generator
 
-PIPELINE_TAGS = {
+PIPELINE_TAGS = {  # the Hub's tags for unconditional generation, where one exists
     "image": "unconditional-image-generation",
     "text": "text-generation",
-    "audio": "text-to-audio",
 }
 
 
-def render_readme(model: Generator) -> str:
+def render_readme(model: Generator, training: dict | None = None) -> str:
     card = model.card
     meta: dict[str, object] = {"library_name": "zoo", "tags": ["zoo", model.modality]}
     if card is not None:
         meta["tags"] = ["zoo", card.family, model.modality, model.architecture]
         meta["datasets"] = [card.dataset]
         if card.license:
-            meta["license"] = card.license
+            meta["license"] = card.license.lower()  # the Hub's ids are lowercase SPDX
     if model.modality in PIPELINE_TAGS:
         meta["pipeline_tag"] = PIPELINE_TAGS[model.modality]
     title = card.id if card is not None else model.architecture
@@ -51,6 +50,16 @@ def render_readme(model: Generator) -> str:
     if card is not None and card.reported:
         lines += ["Reported metrics:", ""]
         lines += [f"- {key}: {value}" for key, value in card.reported.items()]
+        lines += [""]
+    if training is not None:
+        lines += ["## Training", ""]
+        for key in ("dataset", "steps", "wall_time_s", "hardware", "final_loss", "weights"):
+            if key in training:
+                lines.append(f"- {key.replace('_', ' ')}: {training[key]}")
+        if "recipe" in training:
+            recipe = yaml.safe_dump(training["recipe"], sort_keys=False).rstrip()
+            lines += ["", "Recipe (rerun with `zoo train recipe.yaml --out DIR`):", ""]
+            lines += ["```yaml", recipe, "```"]
         lines += [""]
     lines += [
         "Configuration:",

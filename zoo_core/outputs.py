@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import wave
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,10 @@ def check_output_path(path: str | Path, modality: str) -> Path:
         raise OutputPathError(
             f"the directory {str(path.parent)!r} of the output path does not exist; create it first"
         )
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise OutputPathError(f"the directory {str(path.parent)!r} is not writable")
+    if path.is_dir():
+        raise OutputPathError(f"the output path {str(path)!r} is a directory; name a file")
     return path
 
 
@@ -65,7 +70,10 @@ def save_samples(
         data = png_bytes(image_grid(samples))
     else:
         data = png_bytes(scatter_image(samples))
-    return atomic_write_bytes(path, data)
+    try:
+        return atomic_write_bytes(path, data)
+    except OSError as exc:
+        raise OutputPathError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def image_grid(images: Any, *, padding: int = 2, nrow: int | None = None):

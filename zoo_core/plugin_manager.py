@@ -79,6 +79,7 @@ class ZooPluginManager(pluggy.PluginManager):
 
     def quarantine(self, name: str, error: str) -> None:
         """Mark plugin ``name`` failed, warn once, and drop its hook implementations."""
+        error = " ".join(error.split())  # one line, whatever the plugin's exception said
         info = self.infos.get(name) or PluginInfo(name, name, "?", "ok")  # an inline plugin
         first = info.status != "failed"
         info.status, info.error = "failed", info.error or error
@@ -156,7 +157,7 @@ def _build_manager() -> ZooPluginManager:
             continue
         try:
             module = ep.load()
-        except Exception as exc:  # a broken plugin must not take the zoo down
+        except (Exception, SystemExit) as exc:  # a broken plugin must not take the zoo down
             pm.quarantine(name, f"import failed: {type(exc).__name__}: {exc}")
             continue
         try:

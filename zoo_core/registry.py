@@ -119,6 +119,8 @@ def read_registry_file(path: Path) -> list[ModelCard]:
         ) from None
     try:
         data = yaml.load(text, Loader=_RegistryLoader)  # a SafeLoader
+    except RecursionError:
+        raise RegistryError(f"{path}: nested too deeply to be a registry file") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

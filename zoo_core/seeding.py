@@ -107,13 +107,13 @@ class Noise:
     def rand(self, *shape: int, step: int = 0, stream: int = 0, dtype=torch.float32):
         """Uniform on the open interval (0, 1), ``(B, *shape)``.
 
-        float64 gets 53 random bits per value, other dtypes 24 (centred in their bin, so
-        never exactly 0 or 1).
+        float64 gets 53 random bits per value, other dtypes 23 (centred in their bin, so
+        never exactly 0 or 1 in float32; a cast to a shorter float may round to either end).
         """
         words = self.bits(*shape, step=step, stream=stream)
         if dtype == torch.float64:
             return (_shr(words, 11).to(torch.float64) + 0.5) * 2.0**-53
-        return ((_shr(words, 40).to(torch.float32) + 0.5) * 2.0**-24).to(dtype)
+        return ((_shr(words, 41).to(torch.float32) + 0.5) * 2.0**-23).to(dtype)
 
     def randn(self, *shape: int, step: int = 0, stream: int = 0, dtype=torch.float32):
         """Standard normal, ``(B, *shape)``.

@@ -26,8 +26,8 @@ class ZooSettings(BaseSettings):
         "if-missing",
         description="When Hub files may be fetched: never, if-missing (cache first), always.",
     )
-    hf_hub_offline: bool = Field(
-        False,
+    hf_hub_offline: bool | None = Field(
+        None,
         validation_alias=AliasChoices("HF_HUB_OFFLINE"),
         description="Hugging Face's own offline switch; when set, the network policy is never.",
     )
@@ -56,6 +56,26 @@ class ZooSettings(BaseSettings):
         None, description="Default dtype of zoo.load (models are loaded in float32, then cast)."
     )
     debug: bool = Field(False, description="Show tracebacks in the CLI.")
+    rank: int = Field(
+        0, validation_alias=AliasChoices("RANK"), description="Process rank (set by torchrun)."
+    )
+    world_size: int = Field(
+        1,
+        validation_alias=AliasChoices("WORLD_SIZE"),
+        description="Number of processes (set by torchrun).",
+    )
+    local_rank: int = Field(
+        0,
+        validation_alias=AliasChoices("LOCAL_RANK"),
+        description="Process rank on this machine (set by torchrun).",
+    )
+
+    @field_validator("hf_hub_offline", "hub_cache", "data_dir", "device", "dtype", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # VAR= (set but empty) means unset, as huggingface_hub reads HF_HUB_OFFLINE; the
+        # plugin lists are the exception: ZOO_LOAD_PLUGINS= means "load none".
+        return None if value == "" else value
 
     @field_validator("load_plugins", "disable_plugins", "registry", mode="before")
     @classmethod
@@ -77,6 +97,7 @@ def get_settings() -> ZooSettings:
     """
     from pydantic import ValidationError
 
+    _warn_unknown_variables()
     try:
         return ZooSettings()
     except ValidationError as exc:
@@ -88,3 +109,21 @@ def get_settings() -> ZooSettings:
             env = name if name.isupper() else f"ZOO_{name.upper()}"
             parts.append(f"{env}={item.get('input')!r}: {item['msg']}")
         raise ConfigError("invalid environment setting " + "; ".join(parts)) from None
+
+
+_warned: set[str] = set()
+
+
+def _warn_unknown_variables() -> None:
+    """Warn once about each ``ZOO_*`` variable that names no setting (a misspelling)."""
+    import difflib
+    import os
+    import warnings
+
+    known = {f"ZOO_{name.upper()}" for name in ZooSettings.model_fields}
+    for name in sorted(os.environ):
+        if name.startswith("ZOO_") and name not in known and name not in _warned:
+            _warned.add(name)
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            warnings.warn(f"unknown setting {name} is ignored{hint}", UserWarning, stacklevel=3)

@@ -47,7 +47,7 @@ class GaussianMixture(Generator):
         super().__init__(config)
         k, d = config.components, config.dim
         self.logits = nn.Parameter(torch.zeros(k))
-        self.means = nn.Parameter(torch.zeros(k, d))
+        self.means = nn.Parameter(torch.randn(k, d))  # distinct, so training can separate them
         self.log_scales = nn.Parameter(torch.zeros(k, d))
 
     def sample_batch(self, noise: Noise, options: BaseModel) -> torch.Tensor:

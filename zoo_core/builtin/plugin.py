@@ -13,7 +13,21 @@ def zoo_architectures():
 
 
 @hookimpl
+def zoo_datasets():
+    from zoo_core.data.builtin import builtin_specs
+
+    return builtin_specs()
+
+
+@hookimpl
 def zoo_weight_converters():
     from zoo_core.loading import native_converter
 
     return {"native": native_converter}
+
+
+@hookimpl
+def zoo_trainers():
+    from zoo_core.builtin.gmm_trainer import GaussianMixtureTrainer
+
+    return {GaussianMixtureTrainer.architecture: GaussianMixtureTrainer}

@@ -18,12 +18,15 @@ import math
 import struct
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from zoo_core.errors import CorruptWeightsError, UnsafeFormatError, WeightsNotFoundError
 
+if TYPE_CHECKING:
+    import torch
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
 PICKLE_SUFFIXES = frozenset({".bin", ".pt", ".pth", ".ckpt"})
 SAFETENSORS_SUFFIX = ".safetensors"
 MAX_HEADER_BYTES = 100_000_000  # the safetensors library's own limit
@@ -144,6 +147,8 @@ def read_pickle(path: Path, *, allow_pickle: bool) -> dict[str, torch.Tensor]:
         )
     import pickle
 
+    import torch
+
     try:
         state = torch.load(path, map_location="cpu", weights_only=True, mmap=False)
     except pickle.UnpicklingError as exc:
@@ -155,6 +160,8 @@ def read_pickle(path: Path, *, allow_pickle: bool) -> dict[str, torch.Tensor]:
         raise CorruptWeightsError(
             f"{path} is not a readable checkpoint ({type(exc).__name__}); download it again"
         ) from None
+    import torch
+
     if isinstance(state, Mapping) and "state_dict" in state and len(state) <= 4:
         state = state["state_dict"]
     if not isinstance(state, Mapping) or not all(

@@ -29,9 +29,8 @@ from zoo_core.errors import (
     WeightsNotFoundError,
     WeightsUnavailableError,
 )
-from zoo_core.generator import CONFIG_FILE, WEIGHTS_FILE
 from zoo_core.settings import get_settings
-from zoo_core.weights.formats import read_tensors
+from zoo_core.weights.formats import CONFIG_FILE, WEIGHTS_FILE, read_tensors
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +78,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise WeightsNotFoundError(f"config file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ConfigError(f"{path} is not a readable JSON file ({exc})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a JSON object, got {type(data).__name__}")
@@ -94,20 +93,30 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify_sha256(path: Path, expected: str | None, label: str | None = None) -> None:
+def verify_sha256(
+    path: Path, expected: str | None, label: str | None = None, remedy: str | None = None
+) -> None:
+    """Raise :class:`ChecksumMismatchError` naming ``label`` and the local file."""
     if expected is None:
         return
     actual = sha256_file(path)
     if actual != expected:
-        raise ChecksumMismatchError(label or str(path), expected, actual)
+        where = f"{label} ({path})" if label else str(path)
+        raise ChecksumMismatchError(where, expected, actual, remedy)
 
 
 # ------------------------------------------------------------------------- resolution
 def resolve_weights(
-    card: ModelCard, weights: str | Path | None = None, revision: str | None = None
+    card: ModelCard,
+    weights: str | Path | None = None,
+    revision: str | None = None,
+    *,
+    force: bool = False,
 ) -> WeightFiles:
     """The verified local files of ``card``'s weights (``weights=`` first, if given)."""
     if weights is not None:
+        if not str(weights).strip():
+            raise WeightsNotFoundError("weights= is empty; pass a file or folder")
         return local_files(card, Path(weights))
     if card.weights is None:
         raise WeightsNotFoundError(
@@ -115,7 +124,7 @@ def resolve_weights(
         )
     if isinstance(card.weights, BundledWeights):
         return bundled_files(card.weights)
-    return hub_files(card.weights, revision=revision, model_id=card.id)
+    return hub_files(card.weights, revision=revision, model_id=card.id, force=force)
 
 
 def local_files(card: ModelCard, path: Path) -> WeightFiles:
@@ -166,38 +175,56 @@ def bundled_files(source: BundledWeights) -> WeightFiles:
             f"bundled weights {source.bundled!r} are missing from the installed package "
             f"({path}); reinstall {package}"
         )
-    verify_sha256(path, source.sha256)
+    verify_sha256(path, source.sha256, source.bundled, f"reinstall the package {package}")
     return WeightFiles({WEIGHTS_FILE: path}, source.format, False, source.bundled)
 
 
 def hub_files(
-    source: HubWeights, *, revision: str | None = None, model_id: str | None = None
+    source: HubWeights,
+    *,
+    revision: str | None = None,
+    model_id: str | None = None,
+    force: bool = False,
 ) -> WeightFiles:
     """Every file of a Hub source from the cache (fetching under the network policy)."""
     revision = revision or source.revision
+    # The card's hashes belong to its own revision; another one cannot be verified.
+    hashes = source.sha256 if revision == source.revision else {}
+    if source.sha256 and not hashes:
+        log.warning("%s@%s: the card's sha256 are for %s; files not verified",
+                    source.hub, revision, source.revision)  # fmt: skip
     files = {
-        name: fetch_hub_file(source.hub, name, revision, model_id=model_id) for name in source.files
+        name: fetch_hub_file(source.hub, name, revision, model_id=model_id, force=force)
+        for name in source.files
     }
+    redo = f"`zoo download {model_id} --force`" if model_id else "`zoo download ID --force`"
     for name, path in files.items():
-        verify_sha256(path, source.sha256.get(name), f"{source.hub}@{revision}/{name}")
+        verify_sha256(path, hashes.get(name), f"{source.hub}@{revision}/{name}",
+                      f"fetch it again with {redo}")  # fmt: skip
     return WeightFiles(
         files,
         source.format,
         source.allow_pickle,
         f"hub:{source.hub}@{revision}",
         revision,
-        dict(source.sha256),
+        dict(hashes),
     )
 
 
-def fetch_hub_file(repo: str, filename: str, revision: str, *, model_id: str | None) -> Path:
-    """One file of a Hub repo as a local path, under the network policy."""
+def fetch_hub_file(
+    repo: str, filename: str, revision: str, *, model_id: str | None, force: bool = False
+) -> Path:
+    """One file of a Hub repo as a local path, under the network policy (``force``: fetch
+    it again even when cached, e.g. to replace a corrupt copy)."""
     from huggingface_hub import hf_hub_download, try_to_load_from_cache
 
     settings = get_settings()
     policy = settings.effective_network
     cache_dir = str(settings.hub_cache) if settings.hub_cache else None
-    if policy != "always":
+    if force and policy == "never":
+        why = "HF_HUB_OFFLINE is set" if settings.hf_hub_offline else "ZOO_NETWORK=never"
+        raise WeightsUnavailableError(repo, revision, filename, model_id, f"--force, but {why}")
+    if policy != "always" and not force:
         # A pure file-system lookup: hf_hub_download(local_files_only=True) still builds
         # request headers, which can go to the network (agent registry, token refresh).
         try:
@@ -213,7 +240,10 @@ def fetch_hub_file(repo: str, filename: str, revision: str, *, model_id: str | N
             raise WeightsUnavailableError(repo, revision, filename, model_id, why)
     log.info("downloading %s from %s@%s", filename, repo, revision)
     try:
-        return Path(hf_hub_download(repo, filename, revision=revision, cache_dir=cache_dir))
+        path = hf_hub_download(
+            repo, filename, revision=revision, cache_dir=cache_dir, force_download=force
+        )
+        return Path(path)
     except Exception as exc:
         raise WeightsUnavailableError(
             repo, revision, filename, model_id, f"download failed: {type(exc).__name__}"

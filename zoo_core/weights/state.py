@@ -18,6 +18,9 @@ def check_state(model: nn.Module, state: Mapping[str, torch.Tensor], source: str
         NonFiniteWeightsError: listing the tensors holding NaN or infinity.
     """
     expected = model.state_dict()
+    odd = sorted(name for name, value in state.items() if not isinstance(value, torch.Tensor))
+    if odd:
+        raise StateDictMismatchError(source, unexpected=[f"{n} (not a tensor)" for n in odd])
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     mismatched = [

@@ -1,0 +1,110 @@
+"""One process or many (under ``torchrun``): the few collective operations the loop needs.
+
+With ``WORLD_SIZE`` > 1 (set by torchrun) the loop runs DistributedDataParallel over the
+``gloo`` backend on the CPU or ``nccl`` on CUDA; every operation here is a no-op otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from zoo_core.settings import get_settings
+
+
+@dataclass
+class Distributed:
+    rank: int
+    world_size: int
+    device: torch.device
+    initialised: bool = False
+
+    @classmethod
+    def from_environment(cls, device: str) -> Distributed:
+        settings = get_settings()
+        target = torch.device(device)
+        if target.type == "cuda" and target.index is None:
+            target = torch.device("cuda", settings.local_rank)
+        if settings.world_size <= 1:
+            return cls(0, 1, target)
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            backend = "nccl" if target.type == "cuda" else "gloo"
+            if target.type == "cuda":
+                torch.cuda.set_device(target)
+            dist.init_process_group(backend=backend, init_method="env://")
+        return cls(settings.rank, settings.world_size, target, initialised=True)
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def wrap(self, module: nn.Module, *, find_unused: bool) -> nn.Module:
+        if self.world_size == 1:
+            return module
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return DistributedDataParallel(module, device_ids=ids, find_unused_parameters=find_unused)
+
+    def _reduce(self, value: torch.Tensor, op) -> torch.Tensor:
+        if self.world_size > 1:
+            import torch.distributed as dist
+
+            dist.all_reduce(value, op=op)
+        return value
+
+    def any(self, flag: bool) -> bool:
+        """True on every process if ``flag`` is true on any."""
+        import torch.distributed as dist
+
+        value = torch.tensor([int(flag)], device=self._collective_device())
+        return bool(self._reduce(value, dist.ReduceOp.MAX))
+
+    def all_finite(self, loss: torch.Tensor) -> bool:
+        """True on every process if the loss is finite on all of them."""
+        finite = bool(torch.isfinite(loss).all())
+        return not self.any(not finite)
+
+    def mean(self, record: dict[str, float]) -> dict[str, float]:
+        """Each value averaged over the processes (the global batch's metric, as the shares
+        are equal)."""
+        if self.world_size == 1 or not record:
+            return record
+        import torch.distributed as dist
+
+        keys = sorted(record)
+        values = torch.tensor([record[k] for k in keys], dtype=torch.float64,
+                              device=self._collective_device())  # fmt: skip
+        self._reduce(values, dist.ReduceOp.SUM)
+        return {k: v / self.world_size for k, v in zip(keys, values.tolist(), strict=True)}
+
+    def broadcast_object(self, obj: Any) -> Any:
+        """Rank 0's ``obj`` on every process."""
+        if self.world_size == 1:
+            return obj
+        import torch.distributed as dist
+
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def barrier(self) -> None:
+        if self.world_size > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    def close(self) -> None:
+        if self.initialised:
+            import torch.distributed as dist
+
+            if dist.is_initialized():
+                dist.destroy_process_group()
+
+    def _collective_device(self) -> torch.device:
+        return self.device if self.device.type == "cuda" else torch.device("cpu")

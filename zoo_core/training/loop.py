@@ -1,0 +1,624 @@
+"""The shared training loop: every family trains through it, writing only ``training_step``.
+
+Output directory of a run::
+
+    recipe.yaml            the recipe, as validated
+    metrics.jsonl          one JSON record every ``log_every`` steps (rank 0)
+    checkpoints/           step-<n>.pt + step-<n>.commit (see checkpoint.py)
+    samples/               step-<n>.png (or .txt) every ``sample_every`` steps
+    model/                 at the end: save_pretrained of the EMA model, with its card
+
+A resumed run is bit-identical on the CPU to an uninterrupted one: the data order is a
+function of (seed, epoch, position), and the checkpoint holds every RNG state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import platform
+import random
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from zoo_core.errors import (
+    CheckpointError,
+    ConfigError,
+    RunExistsError,
+    TrainingDivergedError,
+)
+from zoo_core.training.checkpoint import load_checkpoint, save_checkpoint
+from zoo_core.training.config import Recipe, TrainConfig, validate_recipe
+
+log = logging.getLogger(__name__)
+
+EXIT_INTERRUPTED = 75  # SIGTERM: the current step finished and a checkpoint was committed
+RUN_FILES = ("recipe.yaml", "metrics.jsonl", "checkpoints")
+
+
+@dataclass
+class TrainResult:
+    """What a call of :func:`train` did."""
+
+    status: str  # "finished", "stopped" (stop_after reached) or "interrupted" (SIGTERM)
+    step: int
+    out: Path
+    final_loss: float | None = None
+    model_dir: Path | None = None
+    skipped_checkpoints: list[str] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- data order
+class BatchOrder:
+    """Index batches for step ``s`` as a pure function of ``(seed, s)``.
+
+    Each epoch is a permutation of the dataset drawn from ``(seed, epoch)``; the global
+    batch of step ``s`` is slice ``s mod batches_per_epoch`` of epoch ``s // ...``'s
+    permutation (the last partial batch is dropped), and process ``rank`` takes its
+    contiguous share of it. Iterating from any step needs no replay of earlier ones.
+    """
+
+    def __init__(self, size: int, batch: int, seed: int, start: int, rank: int, world: int):
+        if batch > size:
+            raise ConfigError(f"batch_size {batch} exceeds the dataset's {size} examples")
+        if batch % world:
+            raise ConfigError(f"batch_size {batch} is not divisible by {world} processes")
+        self.size, self.batch, self.seed = size, batch, seed
+        self.start, self.rank, self.world = start, rank, world
+        self.per_epoch = size // batch
+        self._epoch, self._perm = -1, torch.empty(0, dtype=torch.int64)
+
+    def indices(self, step: int) -> list[int]:
+        epoch, position = divmod(step, self.per_epoch)
+        if epoch != self._epoch:
+            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._epoch, self._perm = epoch, torch.randperm(self.size, generator=generator)
+        share = self.batch // self.world
+        begin = position * self.batch + self.rank * share
+        return self._perm[begin : begin + share].tolist()
+
+    def __iter__(self) -> Iterator[list[int]]:
+        step = self.start
+        while True:
+            yield self.indices(step)
+            step += 1
+
+
+def collate(examples: list[Any]) -> Any:
+    """Default collation that keeps ``None`` labels as ``None``."""
+    if isinstance(examples[0], tuple) and any(part is None for part in examples[0]):
+        return tuple(
+            None if examples[0][i] is None else collate([e[i] for e in examples])
+            for i in range(len(examples[0]))
+        )
+    return torch.utils.data.default_collate(examples)
+
+
+# ----------------------------------------------------------------------------- pieces
+class _StepModule(nn.Module):
+    """Holds the trainer's modules, so DistributedDataParallel sees one module whose
+    forward is the training step."""
+
+    def __init__(self, trainer):
+        super().__init__()
+        self.trainer = [trainer]  # a list: not registered as a submodule
+        self.parts = nn.ModuleDict(trainer.modules())
+
+    def forward(self, batch: Any, step: int, optimizer: str) -> dict[str, Any]:
+        return self.trainer[0].training_step(batch, step, optimizer)
+
+
+def _schedule(config: TrainConfig):
+    warmup, total = config.schedule.warmup_steps, config.steps
+    floor, decay = config.schedule.min_lr_ratio, config.schedule.decay
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if decay == "constant" or total <= warmup:
+            return 1.0
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        shape = 1 - progress if decay == "linear" else 0.5 * (1 + math.cos(math.pi * progress))
+        return floor + (1 - floor) * shape
+
+    return factor
+
+
+def _optimizer(name: str, params: list[nn.Parameter], cfg) -> torch.optim.Optimizer:
+    if not params:
+        raise ConfigError(f"optimizer {name!r} has no parameters to update")
+    if cfg.name == "sgd":
+        return torch.optim.SGD(
+            params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        )
+    cls = torch.optim.AdamW if cfg.name == "adamw" else torch.optim.Adam
+    return cls(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
+
+
+class _Ema:
+    """EMA of a module's floating tensors (parameters and buffers); others are copied."""
+
+    def __init__(self, model: nn.Module, decay: float, start: int):
+        import copy
+
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+        self.decay, self.start = decay, start
+
+    @torch.no_grad()
+    def update(self, model: nn.Module, step: int) -> None:
+        decay = 0.0 if step < self.start else self.decay
+        for ours, theirs in zip(
+            self.model.state_dict().values(), model.state_dict().values(), strict=True
+        ):
+            if ours.is_floating_point():
+                ours.lerp_(theirs.detach(), 1.0 - decay)
+            else:
+                ours.copy_(theirs)
+
+
+class _StopSignal:
+    """SIGTERM finishes the current step, then commits a checkpoint and exits."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _StopSignal:
+        with contextlib.suppress(ValueError):  # not the main thread: no handler
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            log.warning("SIGTERM again: already stopping; the checkpoint is being committed")
+            return
+        self.requested = True
+        log.warning("SIGTERM: finishing this step, then committing a checkpoint")
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+
+def _rng_state() -> dict[str, Any]:
+    np_state = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        "numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]],
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(_tuples(state["python"]))
+    kind, keys, *rest = state["numpy"]
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), *rest))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _tuples(value: Any) -> Any:
+    return tuple(_tuples(v) for v in value) if isinstance(value, list | tuple) else value
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+# ----------------------------------------------------------------------------- the loop
+def train(
+    recipe: Recipe,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    stop_after: int | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train ``recipe`` into ``out``.
+
+    Args:
+        recipe: the validated recipe.
+        out: the run directory; one holding another run is refused unless ``resume``.
+        resume: continue from the newest committed checkpoint in ``out`` (the recipe must be
+            the one the run started with).
+        stop_after: run at most this many steps in this call, then commit a checkpoint
+            (status ``stopped``); ``None`` runs to ``train.steps``.
+        progress: show a progress bar (rank 0).
+
+    Raises:
+        RunExistsError, ConfigError, CheckpointError, TrainingDivergedError.
+    """
+    from zoo_core.training.distributed import Distributed
+
+    out = Path(out)
+    dist = Distributed.from_environment(recipe.train.device)
+    try:
+        return _Run(recipe, out, dist, resume, stop_after, progress).run()
+    finally:
+        dist.close()
+
+
+class _Run:
+    def __init__(self, recipe, out, dist, resume, stop_after, progress):
+        self.recipe, self.out, self.dist = recipe, out, dist
+        self.cfg: TrainConfig = recipe.train
+        self.resume, self.stop_after = resume, stop_after
+        self.progress = progress and dist.is_main
+        self.device = dist.device
+        self.skipped: list[str] = []
+
+    # --------------------------------------------------------------- set-up
+    def _check_out_dir(self) -> dict[str, Any] | None:
+        import yaml
+
+        present = [name for name in RUN_FILES if (self.out / name).exists()]
+        if present and not self.resume:
+            raise RunExistsError(
+                f"{self.out} already holds a run ({', '.join(present)}); pass --resume to "
+                f"continue it, or choose another --out"
+            )
+        state, path, skipped = load_checkpoint(self.out) if self.resume else (None, None, [])
+        self.skipped = [f"{s.path.name}: {s.reason}" for s in skipped]
+        if (self.out / "recipe.yaml").exists() and self.resume:
+            saved = validate_recipe(
+                yaml.safe_load((self.out / "recipe.yaml").read_text()), str(self.out)
+            )
+            if saved != self.recipe:
+                raise ConfigError(
+                    f"--resume: the recipe differs from the one {self.out} was started with "
+                    f"({_diff(saved, self.recipe)}); resume with the same recipe"
+                )
+        if state is not None:
+            log.info("resuming %s from %s", self.out, path.name)
+        return state
+
+    def _build(self) -> None:
+        from zoo_core.data import load_dataset
+        from zoo_core.loading import architecture_class
+        from zoo_core.training.registry import trainer_class
+
+        recipe, cfg = self.recipe, self.cfg
+        _seed_everything(cfg.seed)
+        model_cls = architecture_class(recipe.architecture)
+        trainer_cls = trainer_class(recipe.architecture)
+        from zoo_core.generator import validate_config
+
+        trainer_config = _validate_trainer_config(trainer_cls, recipe.trainer)
+        self.model = model_cls(validate_config(model_cls, recipe.config))
+        self.trainer = trainer_cls(self.model, trainer_config)
+        unknown = set(cfg.optimizers) - set(trainer_cls.optimizers)
+        missing = set(trainer_cls.optimizers) - set(cfg.optimizers)
+        if unknown or missing:
+            raise ConfigError(
+                f"train.optimizers must name exactly {list(trainer_cls.optimizers)} for "
+                f"{recipe.architecture!r} (unknown: {sorted(unknown)}, missing: {sorted(missing)})"
+            )
+        self.step_module = _StepModule(self.trainer).to(self.device)
+        self.ddp = self.dist.wrap(self.step_module, find_unused=len(cfg.optimizers) > 1)
+        self.optimizers = {
+            name: _optimizer(name, self.trainer.parameters(name), cfg.optimizers[name])
+            for name in trainer_cls.optimizers
+        }
+        factor = _schedule(cfg)
+        self.schedulers = {
+            name: torch.optim.lr_scheduler.LambdaLR(opt, factor)
+            for name, opt in self.optimizers.items()
+        }
+        if cfg.precision == "fp16" and self.device.type != "cuda":
+            raise ConfigError("precision fp16 needs a CUDA device; use bf16 on the CPU")
+        self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.precision == "fp16")
+        self.ema = _Ema(self.model, cfg.ema.decay, cfg.ema.start) if cfg.ema else None
+        if not self.dist.is_main:
+            self.dist.barrier()  # rank 0 loads (and, where allowed, downloads) first
+        self.data = load_dataset(recipe.dataset, split=recipe.split)
+        if self.dist.is_main:
+            self.dist.barrier()
+        self.examples = self.trainer.dataset(self.data)
+
+    def _loader(self, start: int):
+        order = BatchOrder(
+            len(self.examples), self.cfg.batch_size, self.cfg.seed, start,
+            self.dist.rank, self.dist.world_size,
+        )  # fmt: skip
+        loader = torch.utils.data.DataLoader(
+            self.examples,
+            batch_sampler=order,
+            num_workers=self.cfg.workers,
+            collate_fn=collate,
+            pin_memory=self.device.type == "cuda",
+            # Its own generator: the workers' base seed must not draw from the global RNG,
+            # which the checkpoint restores (a new iterator after resume would shift it).
+            generator=torch.Generator().manual_seed(self.cfg.seed),
+        )
+        return iter(loader)
+
+    # --------------------------------------------------------------- state
+    def _state(self, step: int, wall: float) -> dict[str, Any]:
+        return {
+            "step": step,
+            "wall_time": wall,
+            "recipe": self.recipe.model_dump(mode="json"),
+            "dataset": {
+                "name": self.recipe.dataset,
+                "fingerprint": self.data.fingerprint,
+                "files": dict(self.data.files),
+            },  # fmt: skip
+            "modules": {k: m.state_dict() for k, m in self.trainer.modules().items()},
+            "ema": self.ema.model.state_dict() if self.ema else None,
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
+            "scaler": self.scaler.state_dict(),
+            "rng": _rng_state(),
+            "nan_run": self.nan_run,
+            "last_good_step": self.last_good_step,
+        }
+
+    def _restore(self, state: dict[str, Any]) -> int:
+        if state["dataset"]["fingerprint"] != self.data.fingerprint:
+            raise CheckpointError(
+                f"the dataset {self.recipe.dataset!r} changed since the checkpoint was written "
+                f"(fingerprint {state['dataset']['fingerprint'][:12]} vs "
+                f"{self.data.fingerprint[:12]}); resume with the same data"
+            )
+        for name, module in self.trainer.modules().items():
+            module.load_state_dict(state["modules"][name])
+        if self.ema:
+            self.ema.model.load_state_dict(state["ema"])
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+        for name, sched in self.schedulers.items():
+            sched.load_state_dict(state["schedulers"][name])
+        self.scaler.load_state_dict(state["scaler"])
+        _set_rng_state(state["rng"])
+        self.nan_run = state["nan_run"]
+        self.last_good_step = state["last_good_step"]
+        self.wall_before = state["wall_time"]
+        return state["step"]
+
+    # --------------------------------------------------------------- run
+    def run(self) -> TrainResult:
+        state = self._check_out_dir() if self.dist.is_main else None
+        state = self.dist.broadcast_object(state)
+        self._build()
+        self.nan_run, self.last_good_step, self.wall_before = 0, 0, 0.0
+        step = self._restore(state) if state is not None else 0
+        if self.dist.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            self._write_recipe()
+            self.metrics = _Metrics(self.out, step)
+        end = (
+            self.cfg.steps
+            if self.stop_after is None
+            else min(self.cfg.steps, step + self.stop_after)
+        )
+        result, _ = self._loop(step, end)
+        return result
+
+    def _write_recipe(self) -> None:
+        import yaml
+
+        from zoo_core._io import atomic_write_bytes
+
+        text = yaml.safe_dump(self.recipe.model_dump(mode="json"), sort_keys=False)
+        atomic_write_bytes(self.out / "recipe.yaml", text.encode())
+
+    def _loop(self, start: int, end: int):
+        cfg = self.cfg
+        batches = self._loader(start)
+        started = time.perf_counter()
+        bar = _progress(self.progress, start, cfg.steps)
+        last_loss: float | None = None
+        step = start
+        status = "finished"
+        with _StopSignal() as stop:
+            while step < end:
+                batch = next(batches)
+                record = self._step(batch, step)
+                step += 1
+                if record is not None:
+                    last_loss = record.get("loss", last_loss)
+                if self.dist.is_main:
+                    if step % cfg.log_every == 0 or step == cfg.steps:
+                        self.metrics.write({"step": step, **(record or {"skipped": True})})
+                    bar.update(1)
+                    if record is not None:
+                        bar.set_postfix(loss=f"{record['loss']:.4g}")
+                    if cfg.sample_every and step % cfg.sample_every == 0:
+                        self._sample_grid(step)
+                stopping = self.dist.any(stop.requested)
+                if step % cfg.checkpoint_every == 0 or step == end or stopping:
+                    self._checkpoint(step, started)
+                if stopping:
+                    status = "interrupted"
+                    break
+        bar.close()
+        if status != "interrupted" and step < cfg.steps:
+            status = "stopped"
+        result = TrainResult(status, step, self.out, last_loss, None, self.skipped)
+        if status == "finished" and self.dist.is_main:
+            result.model_dir = self._export(step, started, last_loss)
+        return result, last_loss
+
+    def _step(self, batch: Any, step: int) -> dict[str, float] | None:
+        cfg = self.cfg
+        batch = _to(batch, self.device)
+        record: dict[str, float] = {}
+        finite = True
+        autocast = (
+            torch.autocast(
+                self.device.type, dtype=torch.bfloat16 if cfg.precision == "bf16" else torch.float16
+            )  # fmt: skip
+            if cfg.precision != "fp32"
+            else contextlib.nullcontext()
+        )
+        for name in self.trainer.optimizers:
+            opt_cfg = cfg.optimizers[name]
+            if step % opt_cfg.every:
+                continue
+            optimizer = self.optimizers[name]
+            optimizer.zero_grad(set_to_none=True)
+            with autocast:
+                out = self.ddp(batch, step, name)
+            loss = out["loss"]
+            if not bool(self.dist.all_finite(loss.detach())):
+                finite = False
+                optimizer.zero_grad(set_to_none=True)
+                break
+            self.scaler.scale(loss).backward()
+            if opt_cfg.grad_clip is not None:
+                self.scaler.unscale_(optimizer)
+                params = [p for g in optimizer.param_groups for p in g["params"]]
+                norm = torch.nn.utils.clip_grad_norm_(params, opt_cfg.grad_clip)
+                record[f"{name}/grad_norm"] = float(norm)
+            self.scaler.step(optimizer)
+            self.scaler.update()
+            self.schedulers[name].step()
+            for key, value in out.items():
+                record[f"{name}/{key}"] = float(value.detach() if torch.is_tensor(value) else value)
+            record[f"{name}/lr"] = self.schedulers[name].get_last_lr()[0]
+        if not finite:
+            # Steps are numbered from 1 in messages, metrics and checkpoints (the count done).
+            self.nan_run += 1
+            log.warning("step %d: non-finite loss, update skipped (%d in a row)", step + 1,
+                        self.nan_run)  # fmt: skip
+            if self.nan_run >= cfg.nan_patience:
+                raise TrainingDivergedError(
+                    f"the loss was not finite for {self.nan_run} consecutive steps (steps "
+                    f"{step + 2 - self.nan_run} to {step + 1}); stopped; the last good "
+                    f"checkpoint is kept in {self.out / 'checkpoints'} (step {self.last_good_step})"
+                )
+            return None
+        self.nan_run = 0
+        if self.ema:
+            self.ema.update(self.model, step)
+        record["loss"] = sum(v for k, v in record.items() if k.endswith("/loss"))
+        return self.dist.mean(record)
+
+    def _checkpoint(self, step: int, started: float) -> None:
+        wall = self.wall_before + time.perf_counter() - started
+        if self.nan_run:
+            return  # never commit a state reached through skipped, non-finite steps
+        if self.dist.is_main:
+            save_checkpoint(self.out, step, self._state(step, wall), self.cfg.keep_last)
+            self.last_good_step = step
+        self.dist.barrier()
+
+    def _sample_grid(self, step: int) -> None:
+        from zoo_core.outputs import WRITERS, save_samples
+
+        model = self.ema.model if self.ema else self.model
+        folder = self.out / "samples"
+        folder.mkdir(exist_ok=True)
+        suffix = WRITERS[model.modality][0]
+        was_training = model.training
+        model.eval()
+        samples = model.sample(self.cfg.sample_count, seed=0)
+        model.train(was_training)
+        save_samples(samples, folder / f"step-{step:09d}{suffix}", modality=model.modality,
+                     sample_rate=model.sample_rate)  # fmt: skip
+
+    def _export(self, step: int, started: float, loss: float | None) -> Path:
+        model = self.ema.model if self.ema else self.model
+        wall = self.wall_before + time.perf_counter() - started
+        training = {
+            "recipe": self.recipe.model_dump(mode="json"),
+            "dataset": self.recipe.dataset,
+            "dataset_fingerprint": self.data.fingerprint,
+            "steps": step,
+            "wall_time_s": round(wall, 3),
+            "hardware": _hardware(self.device, self.dist.world_size),
+            "final_loss": loss,
+            "weights": "ema" if self.ema else "raw",
+        }
+        return model.save_pretrained(self.out / "model", training=training)
+
+
+# ----------------------------------------------------------------------------- helpers
+class _Metrics:
+    """metrics.jsonl, truncated on resume to the records up to the checkpoint's step."""
+
+    def __init__(self, out: Path, step: int):
+        self.path = out / "metrics.jsonl"
+        if self.path.exists():
+            kept = [
+                line for line in self.path.read_text().splitlines()
+                if line.strip() and json.loads(line)["step"] <= step
+            ]  # fmt: skip
+            from zoo_core._io import atomic_write_bytes
+
+            atomic_write_bytes(self.path, "".join(line + "\n" for line in kept).encode())
+        self.handle = self.path.open("a", encoding="utf-8")
+        self.tensorboard = _tensorboard(out)
+
+    def write(self, record: dict[str, Any]) -> None:
+        self.handle.write(json.dumps(record) + "\n")
+        self.handle.flush()
+        if self.tensorboard is not None:
+            for key, value in record.items():
+                if key != "step" and isinstance(value, int | float):
+                    self.tensorboard.add_scalar(key, value, record["step"])
+
+
+def _tensorboard(out: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is optional
+        return None
+    return SummaryWriter(str(out / "tensorboard"))
+
+
+def _progress(enabled: bool, start: int, total: int):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=start, disable=not enabled, unit="step", dynamic_ncols=True)
+
+
+def _to(batch: Any, device: torch.device) -> Any:
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, tuple | list):
+        return type(batch)(_to(b, device) for b in batch)
+    return batch
+
+
+def _hardware(device: torch.device, world: int) -> str:
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
+    return f"{world} x {device.type} ({name or platform.machine()}), torch {torch.__version__}"
+
+
+def _validate_trainer_config(trainer_cls, data: dict[str, Any]):
+    from pydantic import ValidationError
+
+    try:
+        return trainer_cls.Config.model_validate(data)
+    except ValidationError as exc:
+        parts = [f"trainer.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        raise ConfigError("recipe: " + "; ".join(parts)) from None
+
+
+def _diff(a: Recipe, b: Recipe) -> str:
+    def flat(data: Any, prefix: str = "") -> dict[str, Any]:
+        if isinstance(data, dict):
+            items: dict[str, Any] = {}
+            for key, value in data.items():
+                items.update(flat(value, f"{prefix}{key}."))
+            return items
+        return {prefix.rstrip("."): data}
+
+    fa, fb = flat(a.model_dump(mode="json")), flat(b.model_dump(mode="json"))
+    keys = sorted(k for k in fa.keys() | fb.keys() if fa.get(k) != fb.get(k))
+    return ", ".join(f"{k}: {fa.get(k)!r} -> {fb.get(k)!r}" for k in keys[:5])
