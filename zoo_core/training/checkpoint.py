@@ -65,7 +65,7 @@ def save_checkpoint(out: Path, step: int, state: dict[str, Any], keep_last: int)
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    data = buffer.getvalue()
+    data = buffer.getbuffer()  # no copy of what may be gigabytes
     digest = hashlib.sha256(data).hexdigest()
     try:
         atomic_write_bytes(path, data)
@@ -105,10 +105,10 @@ def load_checkpoint(out: Path) -> tuple[dict[str, Any] | None, Path | None, list
     skipped: list[Skipped] = []
     for step in committed_steps(out):
         path, marker = _paths(out, step)
-        reason = _check(path, marker)
-        if reason is None:
-            try:
-                state = torch.load(path, map_location="cpu", weights_only=True)
+        data, reason = _read_checked(path, marker)
+        if data is not None:
+            try:  # from the bytes just hashed: one read of the file, not two
+                state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
                 return state, path, skipped
             except Exception as exc:
                 reason = f"unreadable ({type(exc).__name__})"
@@ -117,15 +117,17 @@ def load_checkpoint(out: Path) -> tuple[dict[str, Any] | None, Path | None, list
     return None, None, skipped
 
 
-def _check(path: Path, marker: Path) -> str | None:
+def _read_checked(path: Path, marker: Path) -> tuple[bytes | None, str | None]:
+    """The checkpoint's bytes if they match the marker's sha256, else the reason."""
     try:
         record = json.loads(marker.read_text())
         expected = record["sha256"]
     except (OSError, ValueError, KeyError, TypeError):
-        return "its commit marker is unreadable"
-    if not path.is_file():
-        return "the file is missing"
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != expected:
-        return "the file does not match its commit marker (corrupt or truncated)"
-    return None
+        return None, "its commit marker is unreadable"
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None, "the file is missing"
+    if hashlib.sha256(data).hexdigest() != expected:
+        return None, "the file does not match its commit marker (corrupt or truncated)"
+    return data, None

@@ -94,8 +94,35 @@ class BatchOrder:
             step += 1
 
 
-def collate(examples: list[Any]) -> Any:
-    """Default collation that keeps ``None`` labels as ``None``."""
+class _Stacked(tuple):
+    """A batch ``(x, y)`` already stacked by :class:`_TensorBatches`."""
+
+
+class _TensorBatches(torch.utils.data.Dataset):
+    """A tensor-backed dataset fetched a whole batch per indexing operation (the DataLoader
+    calls ``__getitems__``), instead of stacking one example at a time."""
+
+    def __init__(self, data: Any):
+        self.data = data
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> Any:
+        return self.data[index]
+
+    def __getitems__(self, indices: list[int]) -> _Stacked:
+        index = torch.as_tensor(indices, dtype=torch.int64)
+        x = self.data.x
+        x = [x[i] for i in indices] if isinstance(x, list) else x[index]
+        return _Stacked((x, None if self.data.y is None else self.data.y[index]))
+
+
+def collate(examples: Any) -> Any:
+    """Default collation that keeps ``None`` labels as ``None`` (and passes through a batch
+    already stacked)."""
+    if isinstance(examples, _Stacked):
+        return tuple(examples)
     if isinstance(examples[0], tuple) and any(part is None for part in examples[0]):
         return tuple(
             None if examples[0][i] is None else collate([e[i] for e in examples])
@@ -287,7 +314,7 @@ class _Run:
         return state
 
     def _build(self) -> None:
-        from zoo_core.data import load_dataset
+        from zoo_core.data import Dataset, load_dataset
         from zoo_core.loading import architecture_class
         from zoo_core.training.registry import trainer_class
 
@@ -327,7 +354,8 @@ class _Run:
         self.data = load_dataset(recipe.dataset, split=recipe.split)
         if self.dist.is_main:
             self.dist.barrier()
-        self.examples = self.trainer.dataset(self.data)
+        examples = self.trainer.dataset(self.data)
+        self.examples = _TensorBatches(examples) if isinstance(examples, Dataset) else examples
 
     def _loader(self, start: int):
         order = BatchOrder(
