@@ -353,3 +353,51 @@ def test_two_processes_equal_one_with_the_same_global_batch(tmp_path):
     losses2 = [json.loads(line)["loss"] for line in (tmp_path / "two" / "metrics.jsonl").open()]
     # Logged metrics are averaged over the processes: the global batch's loss.
     assert losses2 == pytest.approx(losses, abs=1e-5)
+
+
+def test_killed_at_random_moments_always_leaves_a_resumable_run(tmp_path):
+    """SIGKILL (no handler runs) at three moments of a run that checkpoints every step, so
+    that kills land mid-save: every time the newest committed checkpoint loads, and the run
+    resumes and finishes."""
+    import random
+
+    recipe = write_recipe(tmp_path / "recipe.yaml", small(steps=100000, checkpoint_every=1))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO_")}
+    out = tmp_path / "run"
+    rng = random.Random(0)
+    seen = []
+    for attempt in range(3):
+        args = ["train", str(recipe), "--out", str(out), "--no-progress"]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "zoo_core", *args, *(["--resume"] if attempt else [])],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+        )  # fmt: skip
+        deadline = time.time() + 120
+        start = seen[-1] if seen else 0
+        while time.time() < deadline and (ckpt.committed_steps(out) or [0])[0] < start + 5:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 0.3))
+        proc.kill()
+        proc.wait(timeout=60)
+        state, path, skipped = ckpt.load_checkpoint(out)
+        assert state is not None and skipped == [], skipped
+        assert state["step"] > start
+        seen.append(state["step"])
+    finish = zoo_cli("train", str(recipe), "--out", str(out), "--resume", "--stop-after", "3",
+                     "--no-progress")  # fmt: skip
+    assert finish.returncode == 0 and f"stopped at step {seen[-1] + 3}" in finish.stdout
+    # What the kills left half-written is gone once a checkpoint is committed again.
+    left = sorted(p.name for p in (out / "checkpoints").iterdir())
+    assert left == [
+        f"step-{s:09d}.{x}" for s in (seen[-1] + 2, seen[-1] + 3) for x in ("commit", "pt")
+    ]
+
+
+def test_missing_dataset_is_one_line_naming_where_it_looked(tmp_path):
+    data = small()
+    data["dataset"] = "mnist"
+    recipe = write_recipe(tmp_path / "recipe.yaml", data)
+    result = zoo_cli("train", str(recipe), "--out", str(tmp_path / "run"))
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert "mnist" in result.stderr and "ZOO_DATA_DIR" in result.stderr
+    assert not (tmp_path / "run").exists()

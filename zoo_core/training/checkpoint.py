@@ -88,6 +88,8 @@ def _prune(out: Path, keep_last: int) -> None:
         path, marker = _paths(out, old)
         marker.unlink(missing_ok=True)  # uncommit first: a half-deleted one is never used
         path.unlink(missing_ok=True)
+    for temporary in checkpoint_dir(out).glob(".step-*.tmp"):
+        temporary.unlink(missing_ok=True)  # a write killed before its os.replace (one writer)
     newest = steps[0] if steps else None
     for stray in checkpoint_dir(out).glob("step-*.pt"):
         step = int(stray.stem.split("-")[1])
