@@ -238,15 +238,21 @@ def train_command(recipe: Path, out: Path, resume: bool, sets, stop_after, progr
         progress=progress,
     )
     for skipped in result.skipped_checkpoints:
-        click.echo(f"skipped checkpoint {skipped}", err=True)
+        click.echo(f"warning: skipped checkpoint {skipped}", err=True)
+    saved = (
+        f"checkpoint of step {result.checkpoint_step} committed in {out}"
+        if result.checkpoint_step is not None
+        else "no checkpoint committed"
+    )
     if result.status == "interrupted":
-        click.echo(f"interrupted at step {result.step}; checkpoint committed in {out}", err=True)
+        click.echo(f"interrupted at step {result.step}; {saved}", err=True)
         sys.exit(EXIT_INTERRUPTED)
     if result.status == "stopped":
-        click.echo(f"stopped at step {result.step}; continue with --resume")
+        click.echo(f"stopped at step {result.step}; {saved}; continue with --resume")
         return
-    click.echo(f"trained {result.step} steps; final loss {result.final_loss:.6g}; "
-               f"model in {result.model_dir}")  # fmt: skip
+    loss = "n/a" if result.final_loss is None else f"{result.final_loss:.6g}"
+    where = f"; model in {result.model_dir}" if result.model_dir is not None else ""
+    click.echo(f"trained {result.step} steps; final loss {loss}{where}")
 
 
 @cli.command("plugins")

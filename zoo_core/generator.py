@@ -295,7 +295,8 @@ def _errors_line(exc: ValidationError) -> str:
     parts = []
     for item in exc.errors(include_url=False):
         field = ".".join(str(p) for p in item["loc"]) or "(value)"
-        parts.append(f"{field}: {item['msg']}")
+        msg = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
+        parts.append(f"{field}: {msg}")
     return "; ".join(parts)
 
 

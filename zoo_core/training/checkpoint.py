@@ -68,6 +68,7 @@ def save_checkpoint(out: Path, step: int, state: dict[str, Any], keep_last: int)
     data = buffer.getbuffer()  # no copy of what may be gigabytes
     digest = hashlib.sha256(data).hexdigest()
     try:
+        marker.unlink(missing_ok=True)  # re-saving a step: uncommit the old file first
         atomic_write_bytes(path, data)
         record = {"step": step, "file": path.name, "sha256": digest, "bytes": len(data)}
         atomic_write_bytes(marker, (json.dumps(record) + "\n").encode())
@@ -114,9 +115,18 @@ def load_checkpoint(out: Path) -> tuple[dict[str, Any] | None, Path | None, list
                 return state, path, skipped
             except Exception as exc:
                 reason = f"unreadable ({type(exc).__name__})"
-        log.warning("skipping checkpoint %s: %s", path.name, reason)
+        log.info("skipping checkpoint %s: %s", path.name, reason)
         skipped.append(Skipped(path, reason))
     return None, None, skipped
+
+
+def quarantine(skipped: list[Skipped]) -> None:
+    """Rename skipped checkpoints (file and marker) to ``*.bad``: kept for inspection, out of
+    the way of pruning, which ranks committed checkpoints by step."""
+    for item in skipped:
+        for path in (item.path, item.path.with_suffix(".commit")):
+            if path.exists():
+                path.replace(path.with_name(path.name + ".bad"))
 
 
 def _read_checked(path: Path, marker: Path) -> tuple[bytes | None, str | None]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -19,7 +19,9 @@ class OptimizerConfig(_Strict):
 
     name: Literal["adam", "adamw", "sgd"] = Field("adam", description="Algorithm.")
     lr: float = Field(1e-3, gt=0, description="Peak learning rate.")
-    betas: tuple[float, float] = Field((0.9, 0.999), description="Adam betas.")
+    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = Field(
+        (0.9, 0.999), description="Adam betas, each in [0, 1)."
+    )
     eps: float = Field(1e-8, gt=0, description="Adam epsilon.")
     weight_decay: float = Field(0.0, ge=0, description="Weight decay (decoupled for adamw).")
     momentum: float = Field(0.0, ge=0, lt=1, description="SGD momentum.")
@@ -63,7 +65,9 @@ class TrainConfig(_Strict):
     sample_count: int = Field(64, ge=1, description="Samples per grid.")
     checkpoint_every: int = Field(1000, ge=1, description="Steps between checkpoints.")
     keep_last: int = Field(2, ge=1, description="Committed checkpoints kept on disk.")
-    seed: int = Field(0, description="Seed of initialisation, data order and every RNG.")
+    seed: int = Field(
+        0, ge=0, lt=2**62, description="Seed of initialisation, data order and every RNG."
+    )
     workers: int = Field(0, ge=0, description="DataLoader worker processes.")
     device: str = Field("cpu", description="Device to train on (cpu, cuda, cuda:1, ...).")
     nan_patience: int = Field(

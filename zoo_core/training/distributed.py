@@ -6,6 +6,7 @@ With ``WORLD_SIZE`` > 1 (set by torchrun) the loop runs DistributedDataParallel 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +25,10 @@ class Distributed:
 
     @classmethod
     def from_environment(cls, device: str) -> Distributed:
+        from zoo_core.devices import resolve_device
+
         settings = get_settings()
-        target = torch.device(device)
+        target = resolve_device(device)
         if target.type == "cuda" and target.index is None:
             target = torch.device("cuda", settings.local_rank)
         if settings.world_size <= 1:
@@ -83,6 +86,40 @@ class Distributed:
         self._reduce(values, dist.ReduceOp.SUM)
         return {k: v / self.world_size for k, v in zip(keys, values.tolist(), strict=True)}
 
+    def first_on_main(self, fn: Callable[[], Any], *, share: bool = False) -> Any:
+        """Run ``fn`` on rank 0 first, then (unless ``share``: rank 0's result is sent) on the
+        others; an error on rank 0 is raised on every rank as the same type."""
+        if self.world_size == 1:
+            return fn()
+        import torch.distributed as dist
+
+        if self.is_main:
+            try:
+                result, failure = fn(), None
+            except Exception as exc:
+                result, failure = None, (type(exc), " ".join(str(exc).split()))
+            box = [(result if share else None, failure)]
+            dist.broadcast_object_list(box, src=0)
+            if failure is not None:
+                raise _rebuild(*failure)
+            return result
+        box = [None]
+        dist.broadcast_object_list(box, src=0)
+        shared, failure = box[0]
+        if failure is not None:
+            raise _rebuild(*failure)
+        return shared if share else fn()
+
+    def gather_object(self, obj: Any) -> list[Any]:
+        """``obj`` of every rank, in rank order (on every rank)."""
+        if self.world_size == 1:
+            return [obj]
+        import torch.distributed as dist
+
+        gathered: list[Any] = [None] * self.world_size
+        dist.all_gather_object(gathered, obj)
+        return gathered
+
     def broadcast_object(self, obj: Any) -> Any:
         """Rank 0's ``obj`` on every process."""
         if self.world_size == 1:
@@ -108,3 +145,10 @@ class Distributed:
 
     def _collective_device(self) -> torch.device:
         return self.device if self.device.type == "cuda" else torch.device("cpu")
+
+
+def _rebuild(kind: type[BaseException], message: str) -> BaseException:
+    """An exception of ``kind`` carrying ``message`` (whatever its constructor takes)."""
+    error = kind.__new__(kind)
+    Exception.__init__(error, message)
+    return error

@@ -36,8 +36,14 @@ from zoo_core.errors import (
     ConfigError,
     RunExistsError,
     TrainingDivergedError,
+    TrainingError,
 )
-from zoo_core.training.checkpoint import load_checkpoint, save_checkpoint
+from zoo_core.training.checkpoint import (
+    committed_steps,
+    load_checkpoint,
+    quarantine,
+    save_checkpoint,
+)
 from zoo_core.training.config import Recipe, TrainConfig, validate_recipe
 
 log = logging.getLogger(__name__)
@@ -56,6 +62,7 @@ class TrainResult:
     final_loss: float | None = None
     model_dir: Path | None = None
     skipped_checkpoints: list[str] = field(default_factory=list)
+    checkpoint_step: int | None = None  # the newest checkpoint committed (None: none)
 
 
 # ----------------------------------------------------------------------------- data order
@@ -81,7 +88,7 @@ class BatchOrder:
     def indices(self, step: int) -> list[int]:
         epoch, position = divmod(step, self.per_epoch)
         if epoch != self._epoch:
-            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            generator = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) % 2**63)
             self._epoch, self._perm = epoch, torch.randperm(self.size, generator=generator)
         share = self.batch // self.world
         begin = position * self.batch + self.rank * share
@@ -180,17 +187,19 @@ class _Ema:
 
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
         self.decay, self.start = decay, start
+        pairs = list(zip(self.model.state_dict().values(), model.state_dict().values(),
+                         strict=True))  # fmt: skip
+        self._floats = [(a, b) for a, b in pairs if a.is_floating_point()]
+        self._others = [(a, b) for a, b in pairs if not a.is_floating_point()]
 
     @torch.no_grad()
     def update(self, model: nn.Module, step: int) -> None:
-        decay = 0.0 if step < self.start else self.decay
-        for ours, theirs in zip(
-            self.model.state_dict().values(), model.state_dict().values(), strict=True
-        ):
-            if ours.is_floating_point():
-                ours.lerp_(theirs.detach(), 1.0 - decay)
-            else:
-                ours.copy_(theirs)
+        weight = 1.0 if step < self.start else 1.0 - self.decay  # a copy before the start
+        if self._floats:
+            ours, theirs = zip(*self._floats, strict=True)
+            torch._foreach_lerp_(list(ours), list(theirs), weight)
+        for ours, theirs in self._others:
+            ours.copy_(theirs)
 
 
 class _StopSignal:
@@ -214,7 +223,47 @@ class _StopSignal:
 
     def __exit__(self, *exc) -> None:
         if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
+            # Once stopping, a later SIGTERM must not kill the exit that follows.
+            signal.signal(signal.SIGTERM, signal.SIG_IGN if self.requested else self._previous)
+
+
+def _ignore_stop_signals(worker_id: int) -> None:
+    """Data workers leave SIGTERM/SIGINT to the main process, which stops cleanly (a
+    process-group signal from torchrun, Slurm or timeout reaches the workers too)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class _RunLock:
+    """An exclusive lock on a run directory for the life of a call (two writers would
+    interleave metrics and prune each other's checkpoints)."""
+
+    def __init__(self, out: Path):
+        import fcntl
+
+        out.parent.mkdir(parents=True, exist_ok=True)
+        self.path = out.parent / f".{out.name}.lock"
+        self.handle = self.path.open("a")
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.handle.close()
+            raise RunExistsError(
+                f"{out} is in use by another zoo train process; wait for it or choose another --out"
+            ) from None
+
+    def release(self) -> None:
+        self.path.unlink(missing_ok=True)
+        self.handle.close()
+
+
+def _write(path: Path, data: bytes) -> None:
+    from zoo_core._io import atomic_write_bytes
+
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as exc:
+        raise TrainingError(f"cannot write {path} ({exc.strerror or exc})") from None
 
 
 def _rng_state() -> dict[str, Any]:
@@ -287,46 +336,52 @@ class _Run:
         self.progress = progress and dist.is_main
         self.device = dist.device
         self.skipped: list[str] = []
+        self.nan_run, self.last_good_step, self.wall_before = 0, 0, 0.0
+        self.last_loss: float | None = None
 
     # --------------------------------------------------------------- set-up
     def _check_out_dir(self) -> dict[str, Any] | None:
-        import yaml
-
         present = [name for name in RUN_FILES if (self.out / name).exists()]
         if present and not self.resume:
             raise RunExistsError(
                 f"{self.out} already holds a run ({', '.join(present)}); pass --resume to "
                 f"continue it, or choose another --out"
             )
-        state, path, skipped = load_checkpoint(self.out) if self.resume else (None, None, [])
+        if not self.resume:
+            return None
+        had_checkpoints = bool(committed_steps(self.out))
+        state, path, skipped = load_checkpoint(self.out)
         self.skipped = [f"{s.path.name}: {s.reason}" for s in skipped]
-        if (self.out / "recipe.yaml").exists() and self.resume:
-            saved = validate_recipe(
-                yaml.safe_load((self.out / "recipe.yaml").read_text()), str(self.out)
+        if skipped:
+            quarantine(skipped)  # out of the way of pruning and of later resumes
+        if state is None and had_checkpoints:
+            raise CheckpointError(
+                f"--resume: no checkpoint in {self.out / 'checkpoints'} is usable "
+                f"({'; '.join(self.skipped)}); the files were renamed *.bad"
             )
+        if state is not None:
+            saved = validate_recipe(state["recipe"], f"the checkpoint {path.name}")
             if saved != self.recipe:
                 raise ConfigError(
                     f"--resume: the recipe differs from the one {self.out} was started with "
                     f"({_diff(saved, self.recipe)}); resume with the same recipe"
                 )
-        if state is not None:
             log.info("resuming %s from %s", self.out, path.name)
         return state
 
     def _build(self) -> None:
         from zoo_core.data import Dataset, load_dataset
+        from zoo_core.generator import validate_config
         from zoo_core.loading import architecture_class
         from zoo_core.training.registry import trainer_class
 
         recipe, cfg = self.recipe, self.cfg
-        _seed_everything(cfg.seed)
+        # Each process its own stream; the model is the same everywhere (DDP broadcasts
+        # rank 0's parameters when it wraps them).
+        _seed_everything(cfg.seed + self.dist.rank)
         model_cls = architecture_class(recipe.architecture)
         trainer_cls = trainer_class(recipe.architecture)
-        from zoo_core.generator import validate_config
-
         trainer_config = _validate_trainer_config(trainer_cls, recipe.trainer)
-        self.model = model_cls(validate_config(model_cls, recipe.config))
-        self.trainer = trainer_cls(self.model, trainer_config)
         unknown = set(cfg.optimizers) - set(trainer_cls.optimizers)
         missing = set(trainer_cls.optimizers) - set(cfg.optimizers)
         if unknown or missing:
@@ -334,48 +389,47 @@ class _Run:
                 f"train.optimizers must name exactly {list(trainer_cls.optimizers)} for "
                 f"{recipe.architecture!r} (unknown: {sorted(unknown)}, missing: {sorted(missing)})"
             )
+        if cfg.precision == "fp16" and self.device.type != "cuda":
+            raise ConfigError("precision fp16 needs a CUDA device; use bf16 on the CPU")
+        self.model = model_cls(validate_config(model_cls, recipe.config))
+        self.trainer = trainer_cls(self.model, trainer_config)
         self.step_module = _StepModule(self.trainer).to(self.device)
         self.ddp = self.dist.wrap(self.step_module, find_unused=len(cfg.optimizers) > 1)
         self.optimizers = {
             name: _optimizer(name, self.trainer.parameters(name), cfg.optimizers[name])
             for name in trainer_cls.optimizers
         }
-        factor = _schedule(cfg)
-        self.schedulers = {
-            name: torch.optim.lr_scheduler.LambdaLR(opt, factor)
-            for name, opt in self.optimizers.items()
-        }
-        if cfg.precision == "fp16" and self.device.type != "cuda":
-            raise ConfigError("precision fp16 needs a CUDA device; use bf16 on the CPU")
+        self.lr_factor = _schedule(cfg)
         self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.precision == "fp16")
         self.ema = _Ema(self.model, cfg.ema.decay, cfg.ema.start) if cfg.ema else None
-        if not self.dist.is_main:
-            self.dist.barrier()  # rank 0 loads (and, where allowed, downloads) first
-        self.data = load_dataset(recipe.dataset, split=recipe.split)
-        if self.dist.is_main:
-            self.dist.barrier()
+        # Rank 0 loads (and, where allowed, downloads) first; its failure stops every rank.
+        self.data = self.dist.first_on_main(lambda: load_dataset(recipe.dataset, recipe.split))
         examples = self.trainer.dataset(self.data)
         self.examples = _TensorBatches(examples) if isinstance(examples, Dataset) else examples
+        self._order(0)  # a batch the data cannot give fails now, before anything is written
 
-    def _loader(self, start: int):
-        order = BatchOrder(
+    def _order(self, start: int) -> BatchOrder:
+        return BatchOrder(
             len(self.examples), self.cfg.batch_size, self.cfg.seed, start,
             self.dist.rank, self.dist.world_size,
         )  # fmt: skip
+
+    def _loader(self, start: int):
         loader = torch.utils.data.DataLoader(
             self.examples,
-            batch_sampler=order,
+            batch_sampler=self._order(start),
             num_workers=self.cfg.workers,
             collate_fn=collate,
             pin_memory=self.device.type == "cuda",
             # Its own generator: the workers' base seed must not draw from the global RNG,
             # which the checkpoint restores (a new iterator after resume would shift it).
             generator=torch.Generator().manual_seed(self.cfg.seed),
+            worker_init_fn=_ignore_stop_signals,
         )
         return iter(loader)
 
     # --------------------------------------------------------------- state
-    def _state(self, step: int, wall: float) -> dict[str, Any]:
+    def _state(self, step: int, wall: float, rng: list[dict[str, Any]]) -> dict[str, Any]:
         return {
             "step": step,
             "wall_time": wall,
@@ -388,11 +442,9 @@ class _Run:
             "modules": {k: m.state_dict() for k, m in self.trainer.modules().items()},
             "ema": self.ema.model.state_dict() if self.ema else None,
             "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
-            "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
             "scaler": self.scaler.state_dict(),
-            "rng": _rng_state(),
-            "nan_run": self.nan_run,
-            "last_good_step": self.last_good_step,
+            "rng": rng,  # one per process
+            "last_loss": self.last_loss,
         }
 
     def _restore(self, state: dict[str, Any]) -> int:
@@ -402,148 +454,178 @@ class _Run:
                 f"(fingerprint {state['dataset']['fingerprint'][:12]} vs "
                 f"{self.data.fingerprint[:12]}); resume with the same data"
             )
+        if len(state["rng"]) != self.dist.world_size:
+            raise CheckpointError(
+                f"the checkpoint was written by {len(state['rng'])} process(es); resume it with "
+                f"as many (this run has {self.dist.world_size})"
+            )
         for name, module in self.trainer.modules().items():
             module.load_state_dict(state["modules"][name])
         if self.ema:
             self.ema.model.load_state_dict(state["ema"])
         for name, opt in self.optimizers.items():
             opt.load_state_dict(state["optimizers"][name])
-        for name, sched in self.schedulers.items():
-            sched.load_state_dict(state["schedulers"][name])
         self.scaler.load_state_dict(state["scaler"])
-        _set_rng_state(state["rng"])
-        self.nan_run = state["nan_run"]
-        self.last_good_step = state["last_good_step"]
+        _set_rng_state(state["rng"][self.dist.rank])
+        self.last_good_step = state["step"]
+        self.last_loss = state["last_loss"]
         self.wall_before = state["wall_time"]
         return state["step"]
 
     # --------------------------------------------------------------- run
     def run(self) -> TrainResult:
-        state = self._check_out_dir() if self.dist.is_main else None
-        state = self.dist.broadcast_object(state)
-        self._build()
-        self.nan_run, self.last_good_step, self.wall_before = 0, 0, 0.0
-        step = self._restore(state) if state is not None else 0
-        if self.dist.is_main:
-            self.out.mkdir(parents=True, exist_ok=True)
-            self._write_recipe()
-            self.metrics = _Metrics(self.out, step)
-        end = (
-            self.cfg.steps
-            if self.stop_after is None
-            else min(self.cfg.steps, step + self.stop_after)
-        )
-        result, _ = self._loop(step, end)
-        return result
+        lock = _RunLock(self.out) if self.dist.is_main else None
+        try:
+            state = self.dist.first_on_main(self._check_out_dir, share=True)
+            self._build()
+            step = self._restore(state) if state is not None else 0
+            if self.dist.is_main:
+                self.out.mkdir(parents=True, exist_ok=True)
+                self._write_recipe()
+                self.metrics = _Metrics(self.out, step)
+            end = self.cfg.steps
+            if self.stop_after is not None:
+                end = min(end, step + self.stop_after)
+            try:
+                return self._loop(step, end)
+            finally:
+                if self.dist.is_main:
+                    self.metrics.close()
+        finally:
+            if lock is not None:
+                lock.release()
 
     def _write_recipe(self) -> None:
         import yaml
 
-        from zoo_core._io import atomic_write_bytes
-
         text = yaml.safe_dump(self.recipe.model_dump(mode="json"), sort_keys=False)
-        atomic_write_bytes(self.out / "recipe.yaml", text.encode())
+        _write(self.out / "recipe.yaml", text.encode())
 
-    def _loop(self, start: int, end: int):
+    def _loop(self, start: int, end: int) -> TrainResult:
         cfg = self.cfg
-        batches = self._loader(start)
         started = time.perf_counter()
         bar = _progress(self.progress, start, cfg.steps)
-        last_loss: float | None = None
-        step = start
-        status = "finished"
+        step, status, committed = start, "finished", None
+        batches = self._loader(start)
         with _StopSignal() as stop:
-            while step < end:
-                batch = next(batches)
-                record = self._step(batch, step)
-                step += 1
-                if record is not None:
-                    last_loss = record.get("loss", last_loss)
-                if self.dist.is_main:
-                    if step % cfg.log_every == 0 or step == cfg.steps:
-                        self.metrics.write({"step": step, **(record or {"skipped": True})})
-                    bar.update(1)
+            try:
+                while step < end:
+                    record = self._step(next(batches), step)
+                    step += 1
                     if record is not None:
-                        bar.set_postfix(loss=f"{record['loss']:.4g}")
-                    if cfg.sample_every and step % cfg.sample_every == 0:
-                        self._sample_grid(step)
-                stopping = self.dist.any(stop.requested)
-                if step % cfg.checkpoint_every == 0 or step == end or stopping:
-                    self._checkpoint(step, started)
-                if stopping:
-                    status = "interrupted"
-                    break
-        bar.close()
-        if status != "interrupted" and step < cfg.steps:
-            status = "stopped"
-        result = TrainResult(status, step, self.out, last_loss, None, self.skipped)
-        if status == "finished" and self.dist.is_main:
-            result.model_dir = self._export(step, started, last_loss)
-        return result, last_loss
+                        self.last_loss = record["loss"]
+                    if self.dist.is_main:
+                        self._report(step, record, bar)
+                    stopping = self.dist.any(stop.requested)
+                    if step % cfg.checkpoint_every == 0 or step == end or stopping:
+                        committed = self._checkpoint(step, started) or committed
+                    if stopping:
+                        status = "interrupted"
+                        break
+            finally:
+                del batches  # shut the workers down before anything else
+                bar.close()
+            if status != "interrupted" and step < cfg.steps:
+                status = "stopped"
+            result = TrainResult(status, step, self.out, self.last_loss, None, self.skipped)
+            result.checkpoint_step = committed if committed is not None else (
+                self.last_good_step or None
+            )  # fmt: skip
+            if status == "finished" and self.dist.is_main:
+                result.model_dir = self._export(step, started)
+        return result
+
+    def _report(self, step: int, record: dict[str, float] | None, bar) -> None:
+        cfg = self.cfg
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            self.metrics.write({"step": step, **(record or {"skipped": True})})
+        bar.update(1)
+        if record is not None:
+            bar.set_postfix(loss=f"{record['loss']:.4g}")
+        if cfg.sample_every and step % cfg.sample_every == 0:
+            self._sample_grid(step)
+
+    def _autocast(self):
+        if self.cfg.precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.cfg.precision == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
 
     def _step(self, batch: Any, step: int) -> dict[str, float] | None:
-        cfg = self.cfg
+        """One step: each due optimizer in order. Returns the metrics, or None when the step
+        was skipped because a loss or a gradient was not finite."""
         batch = _to(batch, self.device)
         record: dict[str, float] = {}
         finite = True
-        autocast = (
-            torch.autocast(
-                self.device.type, dtype=torch.bfloat16 if cfg.precision == "bf16" else torch.float16
-            )  # fmt: skip
-            if cfg.precision != "fp32"
-            else contextlib.nullcontext()
-        )
         for name in self.trainer.optimizers:
-            opt_cfg = cfg.optimizers[name]
-            if step % opt_cfg.every:
-                continue
-            optimizer = self.optimizers[name]
-            optimizer.zero_grad(set_to_none=True)
-            with autocast:
-                out = self.ddp(batch, step, name)
-            loss = out["loss"]
-            if not bool(self.dist.all_finite(loss.detach())):
-                finite = False
-                optimizer.zero_grad(set_to_none=True)
-                break
-            self.scaler.scale(loss).backward()
-            if opt_cfg.grad_clip is not None:
-                self.scaler.unscale_(optimizer)
-                params = [p for g in optimizer.param_groups for p in g["params"]]
-                norm = torch.nn.utils.clip_grad_norm_(params, opt_cfg.grad_clip)
-                record[f"{name}/grad_norm"] = float(norm)
-            self.scaler.step(optimizer)
-            self.scaler.update()
-            self.schedulers[name].step()
-            for key, value in out.items():
-                record[f"{name}/{key}"] = float(value.detach() if torch.is_tensor(value) else value)
-            record[f"{name}/lr"] = self.schedulers[name].get_last_lr()[0]
+            if step % self.cfg.optimizers[name].every == 0:
+                finite = self._update(name, batch, step, record)
+                if not finite:
+                    break
+        self.scaler.update()  # once per step, after every optimizer it stepped (fp16 only)
         if not finite:
-            # Steps are numbered from 1 in messages, metrics and checkpoints (the count done).
-            self.nan_run += 1
-            log.warning("step %d: non-finite loss, update skipped (%d in a row)", step + 1,
-                        self.nan_run)  # fmt: skip
-            if self.nan_run >= cfg.nan_patience:
-                raise TrainingDivergedError(
-                    f"the loss was not finite for {self.nan_run} consecutive steps (steps "
-                    f"{step + 2 - self.nan_run} to {step + 1}); stopped; the last good "
-                    f"checkpoint is kept in {self.out / 'checkpoints'} (step {self.last_good_step})"
-                )
+            self._non_finite(step)
             return None
         self.nan_run = 0
         if self.ema:
             self.ema.update(self.model, step)
+        # `loss` sums the losses of the optimizers stepped (one optimizer: its loss).
         record["loss"] = sum(v for k, v in record.items() if k.endswith("/loss"))
         return self.dist.mean(record)
 
-    def _checkpoint(self, step: int, started: float) -> None:
-        wall = self.wall_before + time.perf_counter() - started
+    def _update(self, name: str, batch: Any, step: int, record: dict[str, float]) -> bool:
+        cfg = self.cfg.optimizers[name]
+        optimizer = self.optimizers[name]
+        lr = cfg.lr * self.lr_factor(step)  # a function of the step: exact on resume
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        optimizer.zero_grad(set_to_none=True)
+        with self._autocast():
+            out = self.ddp(batch, step, name)
+        loss = out["loss"]
+        if not self.dist.all_finite(loss.detach()):
+            optimizer.zero_grad(set_to_none=True)
+            return False
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(optimizer)
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip or math.inf)
+        if not self.dist.all_finite(norm) and not self.scaler.is_enabled():
+            optimizer.zero_grad(set_to_none=True)
+            return False  # fp16's scaler skips such a step itself (and lowers its scale)
+        self.scaler.step(optimizer)
+        for key, value in out.items():
+            record[f"{name}/{key}"] = float(value.detach() if torch.is_tensor(value) else value)
+        record[f"{name}/grad_norm"] = float(norm)
+        record[f"{name}/lr"] = lr
+        return True
+
+    def _non_finite(self, step: int) -> None:
+        # Steps are numbered from 1 in messages, metrics and checkpoints (the count done).
+        self.nan_run += 1
+        log.warning("step %d: non-finite loss or gradient, update skipped (%d in a row)",
+                    step + 1, self.nan_run)  # fmt: skip
+        if self.nan_run >= self.cfg.nan_patience:
+            kept = (
+                f"the last good checkpoint is step {self.last_good_step} in "
+                f"{self.out / 'checkpoints'}" if self.last_good_step else "no checkpoint yet"
+            )  # fmt: skip
+            raise TrainingDivergedError(
+                f"the loss or its gradient was not finite for {self.nan_run} consecutive steps "
+                f"(steps {step + 2 - self.nan_run} to {step + 1}); stopped; {kept}"
+            )
+
+    def _checkpoint(self, step: int, started: float) -> int | None:
+        """Commit a checkpoint of ``step`` unless the state came through skipped steps."""
         if self.nan_run:
-            return  # never commit a state reached through skipped, non-finite steps
+            return None  # never commit a state reached through skipped, non-finite steps
+        wall = self.wall_before + time.perf_counter() - started
+        rng = self.dist.gather_object(_rng_state())
         if self.dist.is_main:
-            save_checkpoint(self.out, step, self._state(step, wall), self.cfg.keep_last)
-            self.last_good_step = step
+            save_checkpoint(self.out, step, self._state(step, wall, rng), self.cfg.keep_last)
         self.dist.barrier()
+        self.last_good_step = step
+        return step
 
     def _sample_grid(self, step: int) -> None:
         from zoo_core.outputs import WRITERS, save_samples
@@ -559,7 +641,7 @@ class _Run:
         save_samples(samples, folder / f"step-{step:09d}{suffix}", modality=model.modality,
                      sample_rate=model.sample_rate)  # fmt: skip
 
-    def _export(self, step: int, started: float, loss: float | None) -> Path:
+    def _export(self, step: int, started: float) -> Path:
         model = self.ema.model if self.ema else self.model
         wall = self.wall_before + time.perf_counter() - started
         training = {
@@ -569,44 +651,62 @@ class _Run:
             "steps": step,
             "wall_time_s": round(wall, 3),
             "hardware": _hardware(self.device, self.dist.world_size),
-            "final_loss": loss,
+            "final_loss": self.last_loss,
             "weights": "ema" if self.ema else "raw",
         }
-        return model.save_pretrained(self.out / "model", training=training)
+        try:
+            return model.save_pretrained(self.out / "model", training=training)
+        except OSError as exc:
+            raise TrainingError(
+                f"cannot write the trained model to {self.out / 'model'} ({exc.strerror or exc});"
+                f" the last checkpoint (step {step}) is intact: free space and --resume"
+            ) from None
 
 
 # ----------------------------------------------------------------------------- helpers
 class _Metrics:
-    """metrics.jsonl, truncated on resume to the records up to the checkpoint's step."""
+    """metrics.jsonl, cut back on resume to the records up to the checkpoint's step (a line
+    torn by a kill is dropped)."""
 
     def __init__(self, out: Path, step: int):
         self.path = out / "metrics.jsonl"
         if self.path.exists():
-            kept = [
-                line for line in self.path.read_text().splitlines()
-                if line.strip() and json.loads(line)["step"] <= step
-            ]  # fmt: skip
-            from zoo_core._io import atomic_write_bytes
-
-            atomic_write_bytes(self.path, "".join(line + "\n" for line in kept).encode())
+            kept = [line for line in self.path.read_text().splitlines() if _step_of(line) <= step]
+            _write(self.path, "".join(line + "\n" for line in kept).encode())
         self.handle = self.path.open("a", encoding="utf-8")
-        self.tensorboard = _tensorboard(out)
+        self.tensorboard = _tensorboard(out, step)
 
     def write(self, record: dict[str, Any]) -> None:
-        self.handle.write(json.dumps(record) + "\n")
-        self.handle.flush()
+        try:
+            self.handle.write(json.dumps(record) + "\n")
+            self.handle.flush()
+        except OSError as exc:
+            raise TrainingError(f"cannot write {self.path} ({exc.strerror or exc})") from None
         if self.tensorboard is not None:
             for key, value in record.items():
                 if key != "step" and isinstance(value, int | float):
                     self.tensorboard.add_scalar(key, value, record["step"])
 
+    def close(self) -> None:
+        self.handle.close()
+        if self.tensorboard is not None:
+            self.tensorboard.close()
 
-def _tensorboard(out: Path):
+
+def _step_of(line: str) -> float:
+    try:
+        return json.loads(line)["step"]
+    except (ValueError, KeyError, TypeError):
+        return math.inf  # torn or foreign: dropped
+
+
+def _tensorboard(out: Path, step: int):
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:  # tensorboard is optional
         return None
-    return SummaryWriter(str(out / "tensorboard"))
+    # purge_step: events past the checkpoint (from before a resume) are dropped.
+    return SummaryWriter(str(out / "tensorboard"), purge_step=step or None)
 
 
 def _progress(enabled: bool, start: int, total: int):
@@ -634,7 +734,10 @@ def _validate_trainer_config(trainer_cls, data: dict[str, Any]):
     try:
         return trainer_cls.Config.model_validate(data)
     except ValidationError as exc:
-        parts = [f"trainer.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        parts = []
+        for item in exc.errors(include_url=False):
+            msg = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
+            parts.append(f"trainer.{'.'.join(map(str, item['loc']))}: {msg}")
         raise ConfigError("recipe: " + "; ".join(parts)) from None
 
 

@@ -7,11 +7,6 @@ from zoo_core.plugin_manager import collect_mapping
 from zoo_core.trainer import Trainer
 
 
-def trainers() -> dict[str, type[Trainer]]:
-    entries, _ = collect_mapping("zoo_trainers")
-    return {name: entry.value for name, entry in entries.items()}
-
-
 def trainer_class(architecture: str) -> type[Trainer]:
     """The Trainer registered for ``architecture`` (errors name the known ones)."""
     entries, errors = collect_mapping("zoo_trainers")

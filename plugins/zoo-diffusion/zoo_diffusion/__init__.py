@@ -1,0 +1,1 @@
+"""zoo-diffusion: DDPM and its fast samplers, as a zoo plugin."""
