@@ -35,7 +35,7 @@ def test_list_and_json():
             "modality": "points"} in rows  # fmt: skip
     table = run("list", "gmm-*", "--family", "mixture")
     assert table.returncode == 0 and "gmm-ring8" in table.stdout
-    empty = run("list", "ddpm-*", "--json")
+    empty = run("list", "no-such-*", "--json")
     assert empty.returncode == 0 and json.loads(empty.stdout) == []
 
 

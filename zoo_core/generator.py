@@ -129,6 +129,7 @@ class Generator(nn.Module, ABC):
         )
         seed = resolve_seed(seed)
         opts = self.parse_sample_options(options)
+        self.check_call(n, opts)
         if device is not None:
             from zoo_core.devices import resolve_device
 
@@ -146,6 +147,10 @@ class Generator(nn.Module, ABC):
         if isinstance(parts[0], list):
             return [item for part in parts for item in part]
         return torch.cat(parts)
+
+    def check_call(self, n: int, options: BaseModel) -> None:
+        """Check options against the whole call before any batch is drawn (e.g. that
+        per-sample ``labels`` has ``n`` entries); raise ``ConfigError``. Default: nothing."""
 
     @abstractmethod
     def sample_batch(self, noise: Noise, options: BaseModel) -> torch.Tensor | list[str]:

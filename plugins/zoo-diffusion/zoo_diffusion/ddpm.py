@@ -137,7 +137,7 @@ class DDPM(Generator):
         else:
             x = noise.randn(*self.image_shape, step=0, dtype=dtype)
         labels = self._labels(noise, options)
-        sampler = sampler_class(options.sampler).from_options(self.schedule, eta=options.eta)
+        sampler = make_sampler(options.sampler, self.schedule, options.eta)
         for i, t in enumerate(sampler.set_timesteps(options.steps).tolist()):
             output = self._guided(x, t, labels, options.guidance_scale)
             fresh = noise.randn(*self.image_shape, step=i + 1, dtype=dtype) if (
@@ -181,7 +181,8 @@ class DDPM(Generator):
         if labels is None and self.config.num_classes is not None:
             labels = torch.full((n,), self.config.num_classes, device=x0.device)
         t_last = s.config.num_train_timesteps - 1
-        prior_mean, prior_var = s.marginal(x0, t_last)
+        abar = s.alphas_cumprod[t_last].to(x0.dtype)
+        prior_mean, prior_var = abar.sqrt() * x0, (1 - abar).expand_as(x0)
         total = _normal_kl(prior_mean, prior_var, torch.zeros_like(x0), torch.ones_like(x0))
         for t in range(s.config.num_train_timesteps):
             eps = noise.randn(*x0.shape[1:], step=t + 1, dtype=x0.dtype)
@@ -191,12 +192,31 @@ class DDPM(Generator):
             if s.config.clip_sample:
                 x0_hat = x0_hat.clamp(-1, 1)
             mean, var = s.posterior(x0_hat, x_t, t)
+            var = torch.as_tensor(var, dtype=x0.dtype, device=x0.device).expand_as(x0)
             if t == 0:
+                # The decoder's variance: β̃_1 for fixed_small (as the original code clips
+                # the log-variance), β_0 for fixed_large.
+                if s.config.variance_type == "fixed_small":
+                    a0, a1 = s.alpha_bar(0), s.alpha_bar(1)
+                    var = torch.full_like(x0, (1 - a0) / (1 - a1) * (1 - a1 / a0))
                 total = total + _discretized_gaussian_nll(x0, mean, var)
             else:
-                true_mean, true_var = s.posterior(x0, x_t, t)
+                true_mean, _ = s.posterior(x0, x_t, t)
+                # q's variance is the posterior β̃_t whatever the model's variance choice.
+                a, a_prev = s.alpha_bar(t), s.alpha_bar(t - 1)
+                beta_tilde = (1 - a_prev) / (1 - a) * (1 - a / a_prev)  # eq. 7
+                true_var = torch.full_like(x0, beta_tilde)
                 total = total + _normal_kl(true_mean, true_var, mean, var)
         return -total.flatten(1).sum(1)
+
+
+def make_sampler(name: str, schedule: NoiseSchedule, eta: float = 0.0):
+    """Sampler ``name`` over ``schedule``; ``eta`` applies to DDIM only."""
+    cls = sampler_class(name)
+    fields = cls.Options.model_fields
+    if eta and "eta" not in fields:
+        raise ConfigError(f"eta applies to the ddim sampler, not {name!r}")
+    return cls(schedule, cls.make_options(**({"eta": eta} if "eta" in fields else {})))
 
 
 def _normal_kl(mean1, var1, mean2, var2) -> torch.Tensor:

@@ -21,7 +21,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from zoo_core.errors import ConfigError
 
-__all__ = ["NoiseSchedule", "ScheduleConfig", "schedule_config_from_diffusers"]
+__all__ = [
+    "NoiseSchedule",
+    "ScheduleConfig",
+    "schedule_config_from_diffusers",
+    "validation_message",
+]
 
 
 class ScheduleConfig(BaseModel):
