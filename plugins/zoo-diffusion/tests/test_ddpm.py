@@ -75,6 +75,14 @@ def test_seeding_rule_for_every_sampler(sampler, extra):
     assert (six - model.sample(6, seed=4, **kw)).abs().max() > 0.1
 
 
+def test_bf16_autocast_is_close_to_fp32():
+    model = tiny()
+    fp32 = model.sample(4, seed=0, steps=10)
+    bf16 = model.sample(4, seed=0, steps=10, precision="bf16")
+    assert bf16.dtype == torch.float32 and not torch.equal(bf16, fp32)
+    assert (bf16 - fp32).abs().mean() < 0.02
+
+
 def test_x_T_fixes_the_starting_noise():
     model = tiny()
     x_T = Noise.for_range(5, 0, 3).randn(1, 8, 8, step=0)
