@@ -16,8 +16,10 @@ PYTEST_ARGS ?=
 demo: setup
 	$(BIN)/zoo list
 	mkdir -p demo-output
+	$(BIN)/zoo sample ddpm-fashion -n 64 --seed 0 -o demo-output/ddpm-fashion.png
+	$(BIN)/zoo sample ddpm-fashion -n 100 --seed 0 -o demo-output/ddpm-fashion-classes.png \
+		--set labels='[$(shell seq -s, 0 9 | sed 's/[0-9]/&,&,&,&,&,&,&,&,&,&/g')]' --set steps=50
 	$(BIN)/zoo sample gmm-ring8 -n 2000 --seed 0 -o demo-output/gmm-ring8.png
-	$(BIN)/zoo sample gmm-ring8 -n 2000 --seed 0 -o demo-output/gmm-ring8.npy
 
 test: setup
 	$(BIN)/ruff check .

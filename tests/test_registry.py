@@ -79,6 +79,17 @@ def test_the_shipped_registry_validates_and_lists():
     assert {"ddpm-cifar10", "ddpm-church-256"} <= set(ids)
 
 
+def test_every_bundled_file_is_intact_and_at_most_10_mb():
+    from zoo_core.card import BundledWeights
+    from zoo_core.weights.sources import bundled_files
+
+    bundled = [c for c in read_registry_file(SHIPPED) if isinstance(c.weights, BundledWeights)]
+    assert bundled, "the core bundles gmm-ring8 at least"
+    for card in bundled:
+        path = bundled_files(card.weights).files["model.safetensors"]  # verifies the sha256
+        assert path.stat().st_size <= 10 * 2**20, f"{card.id}: {path} is over 10 MB"
+
+
 def test_the_builtin_registry_validates():
     assert zoo_core.list_models() == ["gmm-ring8"]
     card = zoo_core.model_card("gmm-ring8")

@@ -119,6 +119,11 @@ class ModelCard(_Strict):
         None, description="Metrics from the paper, with their `protocol`."
     )
     description: str | None = Field(None, description="One paragraph for `zoo info`.")
+    training: dict[str, Any] | None = Field(
+        None,
+        description="How the project trained these weights: recipe, steps, wall time, "
+        "hardware, final loss (the `training.json` that `zoo train` writes).",
+    )
     aliases: list[ModelId] = Field(
         default_factory=list, description="Deprecated ids that warn and redirect here."
     )
