@@ -589,7 +589,10 @@ class _Run:
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(optimizer)
         params = [p for group in optimizer.param_groups for p in group["params"]]
-        norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip or math.inf)
+        grads = [p.grad for p in params if p.grad is not None]
+        norm = torch.nn.utils.get_total_norm(grads)  # also detects non-finite gradients
+        if cfg.grad_clip is not None:
+            torch.nn.utils.clip_grads_with_norm_(params, cfg.grad_clip, norm)
         if not self.dist.all_finite(norm) and not self.scaler.is_enabled():
             optimizer.zero_grad(set_to_none=True)
             return False  # fp16's scaler skips such a step itself (and lowers its scale)
