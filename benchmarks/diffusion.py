@@ -8,7 +8,9 @@ Rows (zoo / diffusers time as a ratio; below 1 is faster):
 - end-to-end DDIM-50 for 8 images: `DDPM.sample` against a hand-written diffusers loop
   (`UNet2DModel` + `DDIMScheduler`), fp32 and bf16;
 - achieved GFLOP/s of the UNet forward (FLOPs counted by `torch.utils.flop_counter`) against
-  a large matmul's GFLOP/s on this machine, fp32 and bf16.
+  a large matmul's GFLOP/s on this machine, fp32 and bf16;
+- the bundled `ddpm-fashion`: images/s per sampler and step count (64 images), and the
+  process's peak resident memory (CPU) or peak allocated memory (CUDA) after each.
 Random weights: speed does not depend on them. Quality effects of bf16 (FID) belong to the
 evaluation harness.
 """
@@ -128,12 +130,32 @@ def main() -> None:
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model.unet(x, t)
     flops = counter.get_total_flops()
+    fashion_throughput(device)
     for name, dtype, seconds in (("fp32", torch.float32, fwd32), ("bf16", torch.bfloat16, fwd16)):
         peak = matmul_gflops(device, dtype, args.repeats)
         achieved = flops / seconds / 1e9
         share = achieved / peak
         print(f"UNet {name}: {flops / 1e9:.1f} GFLOP per batch of 8, {achieved:.0f} GFLOP/s "
               f"achieved; a 2048^3 matmul runs {peak:.0f} GFLOP/s ({share:.0%})")  # fmt: skip
+
+
+def fashion_throughput(device: torch.device) -> None:
+    import resource
+
+    model = zoo_core.load("ddpm-fashion", device=device)
+    print(f"{'ddpm-fashion, 64 images':40} {'images/s':>9} {'peak memory':>12}")
+    for sampler, steps in (("ddpm", 1000), ("ddim", 50), ("dpm-solver++", 20),
+                           ("dpm-solver++", 10)):  # fmt: skip
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        start = time.perf_counter()
+        model.sample(64, seed=0, sampler=sampler, steps=steps, batch_size=64)
+        rate = 64 / (time.perf_counter() - start)
+        if device.type == "cuda":
+            peak = f"{torch.cuda.max_memory_allocated(device) / 2**20:.0f} MiB GPU"
+        else:
+            peak = f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10:.0f} MiB RSS"
+        print(f"{sampler + ' ' + str(steps) + ' steps':40} {rate:9.2f} {peak:>12}")
 
 
 if __name__ == "__main__":
