@@ -50,13 +50,7 @@ class UnknownModelError(ZooError, LookupError):
     ):
         self.model_id = model_id
         self.close = list(close)
-        hint = f"did you mean {', '.join(map(repr, self.close))}? " if self.close else ""
-        failed = (
-            f" (plugins {', '.join(failed_plugins)} failed to load and may define it: "
-            f"see `zoo doctor`)"
-            if failed_plugins
-            else ""
-        )
+        hint, failed = _lookup_hints(self.close, failed_plugins)
         super().__init__(
             f"unknown model id {model_id!r}; {hint}run `zoo list` to see the available ids" + failed
         )
@@ -140,13 +134,7 @@ class UnknownDatasetError(ZooError, LookupError):
     ):
         self.name = name
         self.close = list(close)
-        hint = f"did you mean {', '.join(map(repr, self.close))}? " if self.close else ""
-        failed = (
-            f" (plugins {', '.join(failed_plugins)} failed to load and may define it: "
-            f"see `zoo doctor`)"
-            if failed_plugins
-            else ""
-        )
+        hint, failed = _lookup_hints(self.close, failed_plugins)
         super().__init__(
             f"unknown dataset {name!r}; {hint}the datasets are: {', '.join(known) or 'none'}"
             + failed
@@ -257,3 +245,14 @@ class WeightsUnavailableError(WeightsError):
 def _few(items: Sequence[str], limit: int = 5) -> str:
     shown = ", ".join(items[:limit])
     return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def _lookup_hints(close: Sequence[str], failed_plugins: Sequence[str]) -> tuple[str, str]:
+    """The "did you mean" and the failed-plugins parts of an unknown-name message."""
+    hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
+    failed = (
+        f" (plugins {', '.join(failed_plugins)} failed to load and may define it: see `zoo doctor`)"
+        if failed_plugins
+        else ""
+    )
+    return hint, failed

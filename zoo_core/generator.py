@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import math
 import operator
 from abc import ABC, abstractmethod
@@ -21,7 +20,6 @@ from zoo_core.weights.formats import CONFIG_FILE, WEIGHTS_FILE
 if TYPE_CHECKING:
     from zoo_core.card import ModelCard
 
-log = logging.getLogger(__name__)
 
 CAPABILITIES = frozenset(
     {"sample", "conditional", "log_prob", "encode", "decode", "inpaint", "interpolate"}

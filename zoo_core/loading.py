@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,8 +23,6 @@ if TYPE_CHECKING:
     from zoo_core.card import ModelCard
     from zoo_core.generator import Generator
     from zoo_core.weights.sources import WeightFiles
-
-log = logging.getLogger(__name__)
 
 
 def architectures() -> dict[str, type[Generator]]:

@@ -15,7 +15,6 @@ loaded.
 
 from __future__ import annotations
 
-import importlib
 import re
 import warnings
 from collections.abc import Iterator
@@ -247,10 +246,3 @@ def collect_mapping(hook_name: str) -> tuple[dict[str, Contribution], dict[str, 
                 continue
             entries[name] = Contribution(value, plugin)
     return entries, errors
-
-
-def import_object(path: str) -> Any:
-    """Import ``"package.module:attr"``."""
-    module, _, attr = path.partition(":")
-    obj = importlib.import_module(module)
-    return getattr(obj, attr) if attr else obj

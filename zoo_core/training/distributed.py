@@ -120,16 +120,6 @@ class Distributed:
         dist.all_gather_object(gathered, obj)
         return gathered
 
-    def broadcast_object(self, obj: Any) -> Any:
-        """Rank 0's ``obj`` on every process."""
-        if self.world_size == 1:
-            return obj
-        import torch.distributed as dist
-
-        box = [obj]
-        dist.broadcast_object_list(box, src=0)
-        return box[0]
-
     def barrier(self) -> None:
         if self.world_size > 1:
             import torch.distributed as dist
