@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH := torch==2.14.1 torchvision==0.29.1
 PLUGINS := $(wildcard plugins/*/pyproject.toml)
-DEBS := dataset-fashion-mnist fortunes
+DEBS := dataset-fashion-mnist fortunes chromium
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 

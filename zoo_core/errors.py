@@ -242,6 +242,31 @@ class WeightsUnavailableError(WeightsError):
         )
 
 
+class EvaluationError(ZooError):
+    """Base class of the evaluation family: protocols, extractors, statistics, results."""
+
+
+class UnknownProtocolError(EvaluationError, LookupError):
+    """A protocol name that no shipped or registered protocol has."""
+
+
+class UnknownExtractorError(EvaluationError, LookupError):
+    """A feature-extractor id that is not ``inception-fid``, ``fashion-net`` or
+    ``timm:<model>``."""
+
+
+class ExtractorUnavailableError(EvaluationError, FileNotFoundError):
+    """A feature extractor's weights are not on this machine and may not be fetched."""
+
+
+class TooFewSamplesError(EvaluationError, ValueError):
+    """Fewer generated samples than a metric's protocol minimum (without ``--allow-small``)."""
+
+
+class ResultsFileError(EvaluationError, ValueError):
+    """A results file that is corrupt, or written by a newer format than this zoo reads."""
+
+
 def _few(items: Sequence[str], limit: int = 5) -> str:
     shown = ", ".join(items[:limit])
     return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")

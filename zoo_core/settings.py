@@ -39,6 +39,11 @@ class ZooSettings(BaseSettings):
         description="The zoo's own cache (reference statistics, evaluator weights).",
     )
     data_dir: Path | None = Field(None, description="Where datasets are looked for first.")
+    extractor_dir: Path | None = Field(
+        None,
+        description="Where feature-extractor weight files (e.g. the FID Inception's "
+        "pt_inception-2015-12-05-6726825d.pth) are looked for before the cache and the network.",
+    )
     load_plugins: list[str] | None = Field(
         None,
         description="Allow-list of plugin entry points to load (comma-separated); "
@@ -70,7 +75,7 @@ class ZooSettings(BaseSettings):
         description="Process rank on this machine (set by torchrun).",
     )
 
-    @field_validator("hf_hub_offline", "hub_cache", "data_dir", "device", "dtype", mode="before")
+    @field_validator("hf_hub_offline", "hub_cache", "data_dir", "extractor_dir", "device", "dtype", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # VAR= (set but empty) means unset, as huggingface_hub reads HF_HUB_OFFLINE; the

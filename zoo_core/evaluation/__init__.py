@@ -1,0 +1,2 @@
+"""The evaluation harness: protocols, feature extractors, metrics, results and the
+leaderboard (see docs/evaluation.md)."""
