@@ -255,6 +255,200 @@ def train_command(recipe: Path, out: Path, resume: bool, sets, stop_after, progr
     click.echo(f"trained {result.step} steps; final loss {loss}{where}")
 
 
+def _check_device(device: str | None) -> None:
+    if device is not None:
+        from zoo_core.devices import resolve_device
+
+        try:
+            resolve_device(device)
+        except ConfigError as exc:
+            raise click.BadParameter(str(exc), param_hint="--device") from None
+
+
+def _format_value(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+@cli.command("eval")
+@click.argument("model_id")
+@click.option(
+    "--protocol",
+    "protocol_name",
+    required=True,
+    help="Protocol name (`zoo protocols` lists them).",
+)
+@click.option("--n", "n", type=click.IntRange(min=1),
+              help="Samples (or examples) instead of the protocol's count.")  # fmt: skip
+@click.option(
+    "--allow-small",
+    is_flag=True,
+    help="Allow --n below the protocol's minimum (recorded under its own hash).",
+)
+@click.option("--device", help="Device (default: cuda when available, else cpu).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Append the provenance record to this results.jsonl.")  # fmt: skip
+@click.option("--weights", type=click.Path(path_type=Path), help="Local weights file or folder.")
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a sampling option of the protocol (a variant with its own hash).",
+)
+@click.option("--seed", type=click.IntRange(min=0), help="Sampling seed (default: the protocol's).")
+@click.option("--no-cache", is_flag=True, help="Keep no sample shards on disk.")
+@click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+def eval_command(model_id, protocol_name, n, allow_small, device, out, weights, sets, seed,
+                 no_cache, progress):  # fmt: skip
+    """Evaluate MODEL_ID under a protocol; print the metrics and append the record to --out."""
+    from zoo_core.evaluation.protocol import get_protocol
+    from zoo_core.evaluation.results import append_record, read_records
+    from zoo_core.evaluation.run import evaluate_model, resolve_protocol
+    from zoo_core.registry import model_card
+
+    card = model_card(model_id)
+    protocol = resolve_protocol(get_protocol(protocol_name), n=n, allow_small=allow_small)
+    options = _parse_sets(sets)
+    if options:
+        merged = {**protocol.options_for(card.family), **options}
+        label = ",".join(f"{k}={options[k]}" for k in sorted(options))
+        protocol = protocol.replace(sample_options={card.family: merged}, variant=label)
+    if seed is not None:
+        protocol = protocol.replace(seed=seed)
+    _check_device(device)
+    if out is not None:
+        read_records(out)  # a corrupt results file fails before the (long) evaluation
+    from zoo_core.loading import load
+    from zoo_core.training.distributed import Distributed
+
+    dist = Distributed.from_environment(device or ("cuda" if _has_cuda() else "cpu"))
+    try:
+        model = load(model_id, weights=weights)
+        record = evaluate_model(model, protocol, device=dist.device, cache=not no_cache,
+                                progress=progress, dist=dist)  # fmt: skip
+    finally:
+        dist.close()
+    if not dist.is_main:
+        return
+    if out is not None:
+        append_record(out, record)
+    click.echo(f"{record['model']} under {protocol.title} (hash {record['protocol_hash'][:12]}):")
+    for name, value in {**record["metrics"], **record["speed"]}.items():
+        note = f"  (invalid: {record['invalid'][name]})" if name in record["invalid"] else ""
+        click.echo(f"  {name}: {_format_value(value)}{note}")
+    for name, why in record["skipped"].items():
+        click.echo(f"  {name}: skipped ({why})")
+    if record["status"] != "ok":
+        click.echo(f"error: {record['error']}", err=True)
+        sys.exit(1)
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@cli.command("protocols")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def protocols_command(as_json: bool):
+    """List the evaluation protocols: dataset, samples, extractor, metrics and hash."""
+    from zoo_core.evaluation.protocol import get_protocol, list_protocols
+
+    protocols = [get_protocol(name) for name in list_protocols()]
+    if as_json:
+        rows = [{**p.model_dump(mode="json"), "hash": p.hash} for p in protocols]
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for p in protocols:
+        extractor = p.extractor or "-"
+        click.echo(f"{p.name}\t{p.modality}\t{p.dataset}/{p.split}\tn={p.n_samples}\t"
+                   f"{extractor}\t{','.join(p.metrics)}\t{p.hash[:12]}")  # fmt: skip
+
+
+@cli.group("stats")
+def stats_group() -> None:
+    """Reference statistics (cached features of a dataset split)."""
+
+
+@stats_group.command("build")
+@click.argument("dataset")
+@click.option("--extractor", required=True, help="inception-fid, fashion-net or timm:<model>.")
+@click.option("--split", default="train", show_default=True, help="The dataset split.")
+@click.option(
+    "--resize",
+    type=click.Choice(["bilinear", "bicubic", "nearest", "none"]),
+    default="bilinear",
+    show_default=True,
+    help="Resize to the extractor's input.",
+)
+@click.option("--n", "n", type=click.IntRange(min=1), help="The first N examples (default: all).")
+@click.option("--device", help="Device (default: cuda when available, else cpu).")
+@click.option("--rebuild", is_flag=True, help="Recompute even when cached.")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+def stats_build_command(dataset, extractor, split, resize, n, device, rebuild, progress):
+    """Compute (or find) the reference features of DATASET in an extractor's space."""
+    from zoo_core.evaluation.extractors import get_extractor
+    from zoo_core.evaluation.protocol import Preprocessing
+    from zoo_core.evaluation.stats import reference_statistics
+
+    _check_device(device)
+    device = device or ("cuda" if _has_cuda() else "cpu")
+    net = get_extractor(extractor, device=device)
+    ref = reference_statistics(dataset, split, net, Preprocessing(resize=resize), n=n,
+                               device=None, progress=progress, rebuild=rebuild)  # fmt: skip
+    click.echo(f"{dataset}/{split}: {ref.features.shape[0]} examples, {ref.features.shape[1]}-d "
+               f"{net.id} features; key {ref.key[:16]} in {ref.path}")  # fmt: skip
+
+
+@cli.command("leaderboard")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder of results.jsonl, leaderboard.md, index.html and the grids.",
+)
+@click.option("--models", "pattern", help="Only model ids matching this glob pattern.")
+@click.option("--protocol", "protocols", multiple=True, help="Only this protocol (repeatable).")
+@click.option("--device", help="Device (default: cuda when available, else cpu).")
+@click.option("--force", is_flag=True, help="Rerun evaluations that already have a record.")
+@click.option("--n", "n", type=click.IntRange(min=1), help="Samples instead of each protocol's.")
+@click.option("--allow-small", is_flag=True, help="Allow --n below a protocol's minimum.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
+              help="Seconds per evaluation before it is recorded as failed.")  # fmt: skip
+@click.option("--no-sweep", is_flag=True, help="Skip the sampler sweeps (FID-vs-NFE curves).")
+@click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+def leaderboard_command(out, pattern, protocols, device, force, n, allow_small, timeout,
+                        no_sweep, progress):  # fmt: skip
+    """Run the missing evaluations and render leaderboard.md and index.html in --out."""
+    from zoo_core.evaluation.leaderboard import run_leaderboard
+    from zoo_core.evaluation.protocol import get_protocol
+    from zoo_core.training.distributed import Distributed
+
+    for name in protocols:
+        get_protocol(name)  # an unknown name fails before any work
+    _check_device(device)
+    dist = Distributed.from_environment(device or ("cuda" if _has_cuda() else "cpu"))
+    try:
+        result = run_leaderboard(out, models=pattern, protocols=list(protocols) or None,
+                                 device=dist.device, force=force, n=n, allow_small=allow_small,
+                                 timeout=timeout, sweep=not no_sweep, progress=progress,
+                                 dist=dist)  # fmt: skip
+    finally:
+        dist.close()
+    if result.pages is None:
+        return
+    failed = [r for r in result.ran if r.get("status") != "ok"]
+    click.echo(
+        f"{len(result.ran)} evaluations run ({len(failed)} failed), "
+        f"{len(result.reused)} reused; wrote {result.pages[0]} and {result.pages[1]}"
+    )
+    for record in failed:
+        variant = f"[{record['variant']}]" if record.get("variant") else ""
+        click.echo(f"  failed: {record['model']} / {record['protocol_name']}{variant}: "
+                   f"{record['error']}", err=True)  # fmt: skip
+
+
 @cli.command("plugins")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def plugins_command(as_json: bool):

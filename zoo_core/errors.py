@@ -18,18 +18,25 @@ __all__ = [
     "CorruptWeightsError",
     "DatasetNotFoundError",
     "DuplicateRegistrationError",
+    "EvaluationError",
+    "EvaluationTimeoutError",
+    "ExtractorUnavailableError",
     "NonFiniteWeightsError",
     "OutputPathError",
     "PluginError",
     "PluginMissingError",
     "RegistryError",
+    "ResultsFileError",
     "RunExistsError",
     "StateDictMismatchError",
+    "TooFewSamplesError",
     "TrainingDivergedError",
     "TrainingError",
     "UnknownDatasetError",
+    "UnknownExtractorError",
     "UnknownModelError",
     "UnknownOptionError",
+    "UnknownProtocolError",
     "UnsafeFormatError",
     "WeightsError",
     "WeightsNotFoundError",
@@ -261,6 +268,10 @@ class ExtractorUnavailableError(EvaluationError, FileNotFoundError):
 
 class TooFewSamplesError(EvaluationError, ValueError):
     """Fewer generated samples than a metric's protocol minimum (without ``--allow-small``)."""
+
+
+class EvaluationTimeoutError(EvaluationError, TimeoutError):
+    """An evaluation ran past its time limit (the shards drawn so far stay cached)."""
 
 
 class ResultsFileError(EvaluationError, ValueError):

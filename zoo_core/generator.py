@@ -70,6 +70,8 @@ class Generator(nn.Module, ABC):
             )
         self.config = config
         self.card: ModelCard | None = None
+        # file name -> sha256 of the weights this model was loaded from (set by zoo.load)
+        self.weights_sha256: dict[str, str] = {}
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -101,6 +103,7 @@ class Generator(nn.Module, ABC):
         n: int,
         *,
         seed: int | None = None,
+        start: int = 0,
         batch_size: int | None = None,
         device: torch.device | str | None = None,
         progress: bool = False,
@@ -112,6 +115,10 @@ class Generator(nn.Module, ABC):
             n: number of samples, at least 1.
             seed: sample ``i`` depends only on ``(seed, i)`` and the model; ``None`` draws a
                 fresh seed.
+            start: the global index of the first sample: ``sample(n, seed=s, start=k)``
+                equals ``sample(k + n, seed=s)[k:]``, so a shard of a large draw (one
+                process's share, one cached block) is drawn on its own. Per-sample options
+                (``labels``, ``x_T``) still have one entry per requested sample.
             batch_size: samples per forward pass (does not change the samples).
             device: where to sample; the model is moved there first.
             progress: show a progress bar over batches.
@@ -122,6 +129,9 @@ class Generator(nn.Module, ABC):
             ``(n, T, D)``; points ``(n, D)``; text ``list[str]`` of length ``n``.
         """
         n = _check_count("n", n)
+        if isinstance(start, bool) or not hasattr(type(start), "__index__") or start < 0:
+            raise ConfigError(f"start must be a non-negative integer, got {start!r}")
+        start = operator.index(start)
         batch_size = _check_count(
             "batch_size", self.default_batch_size if batch_size is None else batch_size
         )
@@ -133,18 +143,24 @@ class Generator(nn.Module, ABC):
 
             self.to(resolve_device(device))
         device = self.device
-        starts = range(0, n, batch_size)
+        firsts = range(start, start + n, batch_size)
         if progress:
             from tqdm.auto import tqdm
 
-            starts = tqdm(starts, desc=f"sampling {self.name}", unit="batch")
+            firsts = tqdm(firsts, desc=f"sampling {self.name}", unit="batch")
         parts = []
-        for start in starts:
-            noise = Noise.for_range(seed, start, min(n, start + batch_size), device)
+        for first in firsts:
+            stop = min(start + n, first + batch_size)
+            noise = Noise.for_range(seed, first, stop, device, origin=start)
             parts.append(self.sample_batch(noise, opts))
         if isinstance(parts[0], list):
             return [item for part in parts for item in part]
         return torch.cat(parts)
+
+    def nfe(self, options: BaseModel) -> int | None:
+        """Network evaluations per sample that ``sample`` makes with these options (for
+        speed reports); ``None`` when the family has no such notion. Default: 1."""
+        return 1
 
     def check_call(self, n: int, options: BaseModel) -> None:
         """Check options against the whole call before any batch is drawn (e.g. that
@@ -155,7 +171,8 @@ class Generator(nn.Module, ABC):
         """Draw one batch: ``len(noise)`` samples, every random number from ``noise``.
 
         Args:
-            noise: the seeded draws for this batch's sample indices (see ``zoo_core.seeding``).
+            noise: the seeded draws for this batch's sample indices (see ``zoo_core.seeding``);
+                index per-sample options with ``noise.positions``, not ``noise.indices``.
             options: the validated ``SampleOptions``.
         """
 

@@ -120,6 +120,7 @@ def load(
         _converter(card.weights.format)  # fail before fetching anything
     files = resolve_weights(card, weights, revision)
     model = build_from_files(arch.value, card, files, plugin=arch.plugin)
+    model.weights_sha256 = files.file_hashes()
     return model.to(device=device, dtype=dtype).eval()
 
 

@@ -72,7 +72,10 @@ class Noise:
 
     Args:
         seed: the call's seed.
-        indices: ``(B,)`` int64, the indices of this batch's samples within the call.
+        indices: ``(B,)`` int64, the global indices of this batch's samples (those the
+            seeding rule keys on).
+        origin: the global index of the call's first sample (``sample(start=...)``), so
+            that ``positions`` index per-sample options such as labels.
 
     Each method draws ``(B, *shape)`` values; row ``b`` depends only on ``(seed,
     indices[b], step, stream)`` and on the element position. Use a distinct ``step`` for each
@@ -80,17 +83,33 @@ class Noise:
     a step (e.g. class labels vs. noise).
     """
 
-    def __init__(self, seed: int, indices: torch.Tensor):
+    def __init__(self, seed: int, indices: torch.Tensor, origin: int = 0):
         self.seed = resolve_seed(seed)
         self.indices = indices.to(torch.int64)
+        self.origin = int(origin)
         self.device = indices.device
         base = _signed(splitmix64_int(self.seed & _MASK))
         self._keys = splitmix64(self.indices ^ base)  # (B,)
 
     @classmethod
-    def for_range(cls, seed: int, start: int, stop: int, device: torch.device | str = "cpu"):
-        """Noise for the samples ``start, ..., stop - 1`` of a call."""
-        return cls(seed, torch.arange(start, stop, device=device, dtype=torch.int64))
+    def for_range(
+        cls,
+        seed: int,
+        start: int,
+        stop: int,
+        device: torch.device | str = "cpu",
+        *,
+        origin: int = 0,
+    ):
+        """Noise for the samples ``start, ..., stop - 1`` (global indices) of a call whose
+        first sample is ``origin``."""
+        return cls(seed, torch.arange(start, stop, device=device, dtype=torch.int64), origin)
+
+    @property
+    def positions(self) -> torch.Tensor:
+        """``(B,)`` int64: each sample's position within the call (``indices - origin``),
+        for indexing per-sample options given as one entry per requested sample."""
+        return self.indices - self.origin
 
     def __len__(self) -> int:
         return self.indices.numel()

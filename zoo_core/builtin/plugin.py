@@ -31,3 +31,10 @@ def zoo_trainers():
     from zoo_core.builtin.gmm_trainer import GaussianMixtureTrainer
 
     return {GaussianMixtureTrainer.architecture: GaussianMixtureTrainer}
+
+
+@hookimpl
+def zoo_evaluators():
+    from zoo_core.evaluation.evaluators import builtin_evaluators
+
+    return builtin_evaluators()

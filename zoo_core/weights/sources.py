@@ -54,6 +54,11 @@ class WeightFiles:
     revision: str | None = None
     sha256: dict[str, str] = field(default_factory=dict)
 
+    def file_hashes(self) -> dict[str, str]:
+        """File name -> sha256 of every file (the card's pinned hash where verified, else
+        computed), for provenance records."""
+        return {name: self.sha256.get(name) or sha256_file(path) for name, path in self.files.items()}
+
     def path(self, name: str) -> Path:
         if name not in self.files:
             raise WeightsNotFoundError(
@@ -176,7 +181,8 @@ def bundled_files(source: BundledWeights) -> WeightFiles:
             f"({path}); reinstall {package}"
         )
     verify_sha256(path, source.sha256, source.bundled, f"reinstall the package {package}")
-    return WeightFiles({WEIGHTS_FILE: path}, source.format, False, source.bundled)
+    hashes = {WEIGHTS_FILE: source.sha256}
+    return WeightFiles({WEIGHTS_FILE: path}, source.format, False, source.bundled, sha256=hashes)
 
 
 def hub_files(

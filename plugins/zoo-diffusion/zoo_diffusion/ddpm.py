@@ -112,6 +112,12 @@ class DDPM(Generator):
         return (u.in_channels, u.sample_size, u.sample_size)
 
     # ------------------------------------------------------------------ sampling
+    def nfe(self, options: DDPMSampleOptions) -> int:
+        """UNet evaluations per sample: one per step, two where guidance runs the
+        conditional and the unconditional pass."""
+        guided = options.labels is not None and options.guidance_scale not in (None, 1.0)
+        return options.steps * (2 if guided else 1)
+
     def check_call(self, n: int, options: DDPMSampleOptions) -> None:
         conditional = self.config.num_classes is not None
         if options.guidance_scale is not None and not conditional:
@@ -140,7 +146,7 @@ class DDPM(Generator):
     def sample_batch(self, noise: Noise, options: DDPMSampleOptions) -> torch.Tensor:
         dtype = next(self.unet.parameters()).dtype
         if options.x_T is not None:
-            x = options.x_T[noise.indices.cpu()].to(self.device, dtype)  # (B, C, H, W)
+            x = options.x_T[noise.positions.cpu()].to(self.device, dtype)  # (B, C, H, W)
         else:
             x = noise.randn(*self.image_shape, step=0, dtype=dtype)
         labels = self._labels(noise, options)
@@ -166,7 +172,7 @@ class DDPM(Generator):
             return torch.full((len(noise),), self.config.num_classes, device=self.device)
         if isinstance(options.labels, int):
             return torch.full((len(noise),), options.labels, device=self.device)
-        return torch.tensor(options.labels, device=self.device)[noise.indices]
+        return torch.tensor(options.labels, device=self.device)[noise.positions]
 
     def _guided(self, x, t: int, labels, scale: float | None) -> torch.Tensor:
         """Network output, with classifier-free guidance (eq. 6 of Ho & Salimans 2022):

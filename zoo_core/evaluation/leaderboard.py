@@ -1,0 +1,176 @@
+"""``zoo leaderboard``: run the evaluations that are missing, then render the page.
+
+For every model matching the pattern and every protocol that applies to it (same
+modality and dataset, and the capability its metrics need), an evaluation whose record
+already exists with the same weights hash and protocol hash is reused; the others run,
+each in its own guard: a model that raises, times out or yields non-finite samples gets a
+failed record with the reason, and the others go on. Diffusion models are also run under
+their protocol's sampler sweep (the FID-vs-NFE curves).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zoo_core.evaluation.protocol import Protocol, get_protocol, list_protocols
+from zoo_core.evaluation.results import append_record, read_records
+
+log = logging.getLogger(__name__)
+
+RESULTS_FILE = "results.jsonl"
+GRID_SAMPLES = 64
+
+
+@dataclass
+class LeaderboardRun:
+    """What a leaderboard run did: records appended, reused, and the pages written."""
+
+    ran: list[dict[str, Any]] = field(default_factory=list)
+    reused: list[dict[str, Any]] = field(default_factory=list)
+    pages: tuple[Path, Path] | None = None
+
+
+def applies(card, protocol: Protocol) -> bool:
+    """Whether ``protocol`` evaluates the model of ``card``."""
+    if card.modality != protocol.modality or card.dataset != protocol.dataset:
+        return False
+    if "bits_per_dim" in protocol.metrics:
+        from zoo_core.loading import architecture_class
+
+        return "log_prob" in architecture_class(card.architecture).capabilities
+    return True
+
+
+def _matches(record: dict[str, Any], weights: str, protocol: Protocol) -> bool:
+    if record.get("status") != "ok" or record.get("weights_hash") != weights:
+        return False
+    resolved = protocol
+    if protocol.extractor is not None and protocol.extractor_sha256 is None:
+        sha = record.get("extractor_sha256")
+        if sha is None:
+            return False
+        resolved = protocol.replace(extractor_sha256=sha)
+    return record.get("protocol_hash") == resolved.hash
+
+
+def run_leaderboard(
+    out_dir: Path,
+    *,
+    models: str | None = None,
+    protocols: list[str] | None = None,
+    device: str | None = None,
+    force: bool = False,
+    n: int | None = None,
+    allow_small: bool = False,
+    timeout: float | None = None,
+    sweep: bool = True,
+    progress: bool = False,
+    dist: Any = None,
+) -> LeaderboardRun:
+    """Evaluate what is missing into ``out_dir/results.jsonl`` and render the pages.
+
+    Raises:
+        UnknownProtocolError: a protocol name that does not exist.
+        ResultsFileError: the results file is corrupt or of a newer format.
+    """
+    from zoo_core.evaluation.run import evaluate_model, failed_record, resolve_protocol
+    from zoo_core.registry import list_models, model_card
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = out_dir / RESULTS_FILE
+    existing = read_records(results)  # a corrupt file fails before any work
+    chosen = [get_protocol(name) for name in (protocols or list_protocols())]
+    ids = [m for m in list_models() if models is None or fnmatch.fnmatch(m, models)]
+    main = dist is None or dist.is_main
+    summary = LeaderboardRun()
+    for model_id in ids:
+        card = model_card(model_id)
+        wanted = [p for p in chosen if applies(card, p)]
+        if not wanted:
+            continue
+        plans = []
+        for protocol in wanted:
+            base = resolve_protocol(protocol, n=n, allow_small=allow_small)
+            plans.append(base)
+            if sweep:
+                plans.extend(base.variants(card.family))
+        began = time.monotonic()
+        try:
+            from zoo_core.loading import load
+
+            model = load(model_id)
+        except Exception as exc:
+            log.warning("%s: cannot load: %s", model_id, exc)
+            for protocol in plans:
+                record = failed_record(model_id, protocol, exc, time.monotonic() - began)
+                summary.ran.append(record)
+                if main:
+                    append_record(results, record)
+            continue
+        from zoo_core.evaluation.harness import weights_hash
+
+        weights = weights_hash(model)
+        for protocol in plans:
+            reuse = [r for r in existing if r.get("model") == model_id
+                     and _matches(r, weights, protocol)]  # fmt: skip
+            if reuse and not force:
+                summary.reused.append(reuse[-1])
+                continue
+            began = time.monotonic()
+            try:
+                record = evaluate_model(model, protocol, device=device, progress=progress,
+                                        timeout=timeout, dist=dist)  # fmt: skip
+            except Exception as exc:
+                log.warning("%s under %s failed: %s", model_id, protocol.title, exc)
+                record = failed_record(model_id, protocol, exc, time.monotonic() - began)
+            summary.ran.append(record)
+            if main:
+                append_record(results, record)
+        if main:
+            _write_grid(model, plans[0], out_dir)
+    if main:
+        summary.pages = render(out_dir)
+    return summary
+
+
+def _write_grid(model, protocol: Protocol, out_dir: Path) -> Path | None:
+    """A grid (or scatter) of the model's first samples under the protocol's options."""
+    from zoo_core.outputs import save_samples
+
+    if model.modality not in ("image", "points"):
+        return None
+    path = out_dir / "grids" / f"{model.name}.png"
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    options = protocol.options_for(model.card.family if model.card else None)
+    try:
+        samples = model.sample(GRID_SAMPLES, seed=protocol.seed, **options)
+        return save_samples(samples, path, modality=model.modality)
+    except Exception as exc:
+        log.warning("%s: no sample grid: %s", model.name, exc)
+        return None
+
+
+def latest(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The last record of each (model, protocol hash), in first-seen order."""
+    last: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for record in records:
+        last[(record.get("model"), record.get("protocol_hash"))] = record
+    return list(last.values())
+
+
+def render(out_dir: Path) -> tuple[Path, Path]:
+    """Render ``leaderboard.md`` and ``index.html`` from ``out_dir/results.jsonl``."""
+    from zoo_core.evaluation.render import render_leaderboard
+
+    out_dir = Path(out_dir)
+    records = latest(read_records(out_dir / RESULTS_FILE))
+    grids = {p.stem: p for p in sorted((out_dir / "grids").glob("*.png"))}
+    return render_leaderboard(records, out_dir, grids=grids)
