@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import ClassVar
 
@@ -48,12 +49,13 @@ def small_modes(n: int = 1000, batch: int = 250) -> Protocol:
 class Counting:
     """Counts the samples a model draws (wraps ``sample``)."""
 
-    def __init__(self, model, monkeypatch):
+    def __init__(self, model, monkeypatch, delay: float = 0.0):
         self.calls: list[tuple[int, int]] = []
         original = model.sample
 
         def sample(n, *, start=0, **kwargs):
             self.calls.append((start, n))
+            time.sleep(delay)
             return original(n, start=start, **kwargs)
 
         monkeypatch.setattr(model, "sample", sample)
@@ -156,12 +158,13 @@ def test_an_interrupted_run_resumes_from_its_shards(ring, monkeypatch, cache):
 
 def test_a_timeout_stops_between_shards_and_the_rerun_resumes(ring, monkeypatch):
     protocol = small_modes()
-    counter = Counting(ring, monkeypatch)
+    counter = Counting(ring, monkeypatch, delay=0.5)
     with pytest.raises(EvaluationTimeoutError, match="resume"):
-        evaluate_model(ring, protocol, device="cpu", timeout=1e-9)
+        evaluate_model(ring, protocol, device="cpu", timeout=0.25)
     assert counter.calls == [(0, 250)]  # the first shard is drawn, then the deadline stops it
+    counter.calls.clear()
     evaluate_model(ring, protocol, device="cpu")
-    assert (0, 250) not in counter.calls[1:]
+    assert sorted(c for c in counter.calls if c[0] < 1000) == [(250, 250), (500, 250), (750, 250)]
 
 
 class _Options(BaseModel):
@@ -306,7 +309,7 @@ def test_two_processes_under_torchrun_equal_one(tmp_path):
     torchrun = Path(sys.executable).with_name("torchrun")
     runs = {
         "ring": ["gmm-ring8", "--protocol", "ring8-modes"],
-        "fashion": ["ddpm-fashion", "--protocol", "fashion-fid-10k", "--n", "300",
+        "fashion": ["ddpm-fashion", "--protocol", "fashion-fid-10k", "-n", "300",
                     "--allow-small", "--set", "steps=2"],
     }  # fmt: skip
     for name, args in runs.items():
@@ -326,4 +329,8 @@ def test_two_processes_under_torchrun_equal_one(tmp_path):
         (a,), (b,) = read_records(one), read_records(two)
         assert b["environment"]["world_size"] == 2 and a["environment"]["world_size"] == 1
         assert a["protocol_hash"] == b["protocol_hash"]
-        assert a["metrics"] == b["metrics"], name  # bit-identical
+        # The features are bit-identical; the metrics' own float64 reductions may round in
+        # another order with torchrun's one thread per process (KID moved by 1 ulp here).
+        assert a["metrics"].keys() == b["metrics"].keys()
+        for metric, value in a["metrics"].items():
+            assert b["metrics"][metric] == pytest.approx(value, rel=1e-12, abs=1e-15), metric

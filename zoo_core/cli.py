@@ -277,7 +277,7 @@ def _format_value(value: Any) -> str:
     required=True,
     help="Protocol name (`zoo protocols` lists them).",
 )
-@click.option("--n", "n", type=click.IntRange(min=1),
+@click.option("-n", "--n", "n", type=click.IntRange(min=1),
               help="Samples (or examples) instead of the protocol's count.")  # fmt: skip
 @click.option(
     "--allow-small",
@@ -382,7 +382,9 @@ def stats_group() -> None:
     show_default=True,
     help="Resize to the extractor's input.",
 )
-@click.option("--n", "n", type=click.IntRange(min=1), help="The first N examples (default: all).")
+@click.option(
+    "-n", "--n", "n", type=click.IntRange(min=1), help="The first N examples (default: all)."
+)
 @click.option("--device", help="Device (default: cuda when available, else cpu).")
 @click.option("--rebuild", is_flag=True, help="Recompute even when cached.")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
@@ -412,7 +414,9 @@ def stats_build_command(dataset, extractor, split, resize, n, device, rebuild, p
 @click.option("--protocol", "protocols", multiple=True, help="Only this protocol (repeatable).")
 @click.option("--device", help="Device (default: cuda when available, else cpu).")
 @click.option("--force", is_flag=True, help="Rerun evaluations that already have a record.")
-@click.option("--n", "n", type=click.IntRange(min=1), help="Samples instead of each protocol's.")
+@click.option(
+    "-n", "--n", "n", type=click.IntRange(min=1), help="Samples instead of each protocol's."
+)
 @click.option("--allow-small", is_flag=True, help="Allow --n below a protocol's minimum.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
               help="Seconds per evaluation before it is recorded as failed.")  # fmt: skip

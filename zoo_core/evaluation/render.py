@@ -105,6 +105,9 @@ class Table:
         return f"{self.protocol_name}{variant} · {self.protocol_hash[:12]}"
 
 
+_SPREADS = ("_std", "_sem")  # spreads shown as "value ± spread" beside their metric
+
+
 def build_tables(records: Iterable[Mapping[str, Any]]) -> list[Table]:
     """Check, de-duplicate, group and rank ``records``; tables ordered for display.
 
@@ -173,15 +176,23 @@ def _table(records: list[dict[str, Any]]) -> Table:
 
 
 def _metric_names(protocol: dict[str, Any], records: list[dict[str, Any]]) -> list[str]:
-    names = protocol.get("metrics")
-    if isinstance(names, list) and names:
-        return [str(n) for n in names]
-    seen: dict[str, None] = {}  # older records: the metrics the rows hold, `*_std` aside
+    """The metric columns: the values the records hold, in the order the evaluators gave
+    them (the protocol's primary metric first), spreads (``*_std``, ``*_sem``) folded into
+    their metric. A protocol names evaluator groups (``kid``, ``modes``, ``speed``) whose
+    values carry other names, so the records say what the columns are, in the protocol's
+    order where it names them; when no record holds a value the protocol's names stand in
+    (speed aside: it has its own columns)."""
+    seen: dict[str, None] = {}
     for record in records:
         for name in _mapping(record, "metrics"):
-            if not name.endswith("_std"):
+            if not name.endswith(_SPREADS):
                 seen[name] = None
-    return list(seen)
+    names = protocol.get("metrics")
+    named = [str(n) for n in names if n != "speed"] if isinstance(names, list) else []
+    if not seen:
+        return named
+    # Records are written with sorted keys: the protocol's order first, then the others.
+    return [n for n in named if n in seen] + sorted(n for n in seen if n not in named)
 
 
 def _lower_is_better(metric: str, records: list[dict[str, Any]]) -> bool:
@@ -270,7 +281,8 @@ def _metric_cell(metric: str, metrics: dict[str, Any], reason: str | None) -> tu
     if not math.isfinite(value):
         reason = reason or "the value is not finite"
     text = _fmt(value)
-    std = _number(metrics.get(f"{metric}_std"))
+    std = next((_number(metrics.get(metric + end)) for end in _SPREADS
+                if _number(metrics.get(metric + end)) is not None), None)  # fmt: skip
     if std is not None:
         text += f" ± {_fmt(std)}"
     if reason:
@@ -282,7 +294,7 @@ def _provenance(protocol: dict[str, Any], protocol_hash: str, records: list[dict
     parts = [f"protocol sha256 {protocol_hash}"]
     settings = []
     for key, value in protocol.items():
-        if key in ("name", "metrics"):
+        if key in ("name", "metrics", "description"):
             continue
         if isinstance(value, dict):
             inner = ", ".join(f"{k}={_fmt(v)}" for k, v in value.items())

@@ -34,7 +34,7 @@ def evaluators() -> dict[str, type[Evaluator]]:
 def resolve_protocol(
     protocol: str | Protocol, *, n: int | None = None, allow_small: bool = False
 ) -> Protocol:
-    """The protocol, with ``n`` samples where given.
+    """The protocol, with ``n`` samples where given (and KID subsets no larger than ``n``).
 
     Raises:
         TooFewSamplesError: ``n`` is below the protocol's minimum and not ``allow_small``.
@@ -48,7 +48,12 @@ def resolve_protocol(
             f"{protocol.metrics[0]}, --n asks {n}; pass --allow-small to compute it anyway "
             "(the result is recorded under its own protocol hash, never ranked with the full one)"
         )
-    return protocol.replace(n_samples=n, min_samples=min(protocol.min_samples, n))
+    # A smaller run keeps its KID subsets within the samples it has.
+    return protocol.replace(
+        n_samples=n,
+        min_samples=min(protocol.min_samples, n),
+        kid_subset_size=max(2, min(protocol.kid_subset_size, n)),
+    )
 
 
 def evaluate_model(
