@@ -16,8 +16,13 @@ above 1 is faster; and how far apart the two values are, the largest of several)
 On a machine shared with other jobs, ``--threads 1`` keeps the BLAS threads of LAPACK's
 eigen-solvers (ours and scipy's ``sqrtm`` alike) from spinning against them: there, with 2
 threads, the same call took anywhere from 0.6 s to 42 s.
-Each section is a function returning rows; a new section (feature-extraction throughput, a
-full protocol run) is one more function in ``SECTIONS``.
+- ``extractors``: feature-extraction throughput (seconds per image, preprocessing included)
+  of ``fashion-net``, ``inception-fid`` (against pytorch-fid's network with the same
+  weights) and DINOv2 ViT-L/14 at 224 through ``timm:``.
+The full ``fashion-fid-10k`` run of ``ddpm-fashion`` is ``zoo eval ddpm-fashion --protocol
+fashion-fid-10k``; ``benchmarks/diffusion_quality.py`` runs it per sampler.
+Each section is a function returning rows; a new section is one more function in
+``SECTIONS``.
 """
 
 from __future__ import annotations
@@ -153,7 +158,95 @@ def prdc_rows(repeats: int) -> list[Row]:
     ]
 
 
-SECTIONS = {"frechet": frechet_rows, "kid": kid_rows, "prdc": prdc_rows}
+def extractor_rows(repeats: int) -> list[Row]:
+    """Feature-extraction throughput, preprocessing included, on 8-bit images of the size
+    each protocol feeds: ``fashion-net`` (the bundled weights) on 28x28 Fashion-MNIST-sized
+    images, ``inception-fid`` on 32x32 CIFAR-sized images resized to 299 (against
+    pytorch-fid's ``InceptionV3`` on the same input), and DINOv2 ViT-L/14 at 224 through
+    ``timm:`` (bicubic). The Inception and ViT weights are random (the real files are not on
+    this machine; speed does not depend on them). The time column is seconds per image;
+    ``abs diff`` is the largest feature difference where there is a reference."""
+    import timm
+
+    from zoo_core.evaluation.extractors import get_extractor
+    from zoo_core.evaluation.extractors.base import preprocess
+    from zoo_core.evaluation.extractors.inception import InceptionFID
+    from zoo_core.evaluation.extractors.timm_extractor import TimmExtractor
+
+    rows = []
+    generator = torch.Generator().manual_seed(0)
+
+    def images(n: int, channels: int, size: int) -> torch.Tensor:
+        return torch.randint(0, 256, (n, channels, size, size), generator=generator) / 255.0
+
+    @torch.no_grad()
+    def per_image(extractor, x: torch.Tensor, resize: str):
+        def run():
+            return extractor(preprocess(x, extractor, resize))["features"]
+
+        return run
+
+    fashion = get_extractor("fashion-net")
+    x = images(1000, 1, 28)
+    seconds = _best(per_image(fashion, x, "none"), repeats) / len(x)
+    rows.append(Row("fashion-net, 1000 28x28 images (s/image)", seconds, "-", float("nan"),
+                    float("nan"), float("nan")))  # fmt: skip
+
+    torch.manual_seed(0)
+    ours = InceptionFID().eval()
+    reference = _pytorch_fid_network(ours)
+    x = images(50, 3, 32)
+
+    @torch.no_grad()
+    def pytorch_fid():
+        return reference(x)[0].flatten(1)
+
+    row = compare("inception-fid, 50 32x32 images -> 299 (s/image)",
+                  per_image(ours, x, "bilinear"), "pytorch-fid InceptionV3",
+                  pytorch_fid, repeats)  # fmt: skip
+    features_diff = (per_image(ours, x, "bilinear")() - pytorch_fid()).abs().max().item()
+    rows.append(row._replace(zoo_s=row.zoo_s / len(x), ref_s=row.ref_s / len(x),
+                             abs_diff=features_diff, rel_diff=float("nan")))  # fmt: skip
+
+    vit = timm.create_model("vit_large_patch14_dinov2", pretrained=False, num_classes=0,
+                            img_size=224).eval()  # fmt: skip
+    dinov2 = TimmExtractor(vit, "vit_large_patch14_dinov2@224", "0" * 64, (224, 224),
+                           (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))  # fmt: skip
+    x = images(8, 3, 32)
+    seconds = _best(per_image(dinov2, x, "bicubic"), repeats) / len(x)
+    rows.append(Row("timm DINOv2 ViT-L/14 @224, 8 32x32 images (s/image)", seconds, "-",
+                    float("nan"), float("nan"), float("nan")))  # fmt: skip
+    return rows
+
+
+def _best(fn, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _pytorch_fid_network(ours):
+    """pytorch-fid's ``InceptionV3`` (its FID blocks) holding the weights of ``ours``."""
+    import pytorch_fid.inception as pf
+
+    state = ours.state_dict()
+    original = pf.load_state_dict_from_url
+    pf.load_state_dict_from_url = lambda *args, **kwargs: state
+    try:
+        return pf.InceptionV3([3], resize_input=True, normalize_input=True).eval()
+    finally:
+        pf.load_state_dict_from_url = original
+
+
+SECTIONS = {
+    "frechet": frechet_rows,
+    "kid": kid_rows,
+    "prdc": prdc_rows,
+    "extractors": extractor_rows,
+}
 
 
 def print_table(rows: list[Row]) -> None:

@@ -334,3 +334,77 @@ def test_two_processes_under_torchrun_equal_one(tmp_path):
         assert a["metrics"].keys() == b["metrics"].keys()
         for metric, value in a["metrics"].items():
             assert b["metrics"][metric] == pytest.approx(value, rel=1e-12, abs=1e-15), metric
+
+
+# --------------------------------------------------------------------------- reference statistics
+def test_reference_statistics_are_cached_by_content_and_a_corrupt_entry_is_rebuilt(cache, caplog):
+    from zoo_core.evaluation.extractors import get_extractor
+    from zoo_core.evaluation.protocol import Preprocessing
+    from zoo_core.evaluation.stats import reference_statistics
+
+    net = get_extractor("fashion-net")
+    none = Preprocessing(resize="none")
+    first = reference_statistics("fashion-mnist", "test", net, none, n=300)
+    assert first.features.shape == (300, net.feature_dim) and first.path.is_file()
+    data = zoo_data("fashion-mnist", "test").x[:300]
+    with torch.no_grad():
+        direct = net(data)["features"]
+    assert torch.allclose(first.features, direct, atol=1e-5)
+    assert torch.allclose(first.mu, direct.double().mean(0), atol=1e-6)
+    # Another count or preprocessing is another key; the same request reads the entry back.
+    assert reference_statistics("fashion-mnist", "test", net, none, n=200).key != first.key
+    again = reference_statistics("fashion-mnist", "test", net, none, n=300)
+    assert again.key == first.key and torch.equal(again.features, first.features)
+    # A flipped byte in the tensor data fails the checksum: rebuilt, with a warning.
+    blob = bytearray(first.path.read_bytes())
+    blob[-5] ^= 0xFF
+    first.path.write_bytes(bytes(blob))
+    with caplog.at_level("WARNING"):
+        rebuilt = reference_statistics("fashion-mnist", "test", net, none, n=300)
+    assert "corrupt" in caplog.text and torch.equal(rebuilt.features, first.features)
+    assert read_entry_ok(first.path)
+
+
+def read_entry_ok(path) -> bool:
+    from zoo_core.evaluation.store import read_entry
+
+    return read_entry(path) is not None
+
+
+def test_zoo_stats_build(tmp_path):
+    args = ["stats", "build", "fashion-mnist", "--extractor", "fashion-net", "--split", "test",
+            "-n", "100", "--resize", "none", "--no-progress"]  # fmt: skip
+    result = subprocess.run([sys.executable, "-m", "zoo_core", *args], capture_output=True,
+                            text=True, env=_env(tmp_path / "c"), timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "fashion-mnist/test: 100 examples, 128-d fashion-net features" in result.stdout
+    assert len(list((tmp_path / "c" / "stats").glob("*.safetensors"))) == 1
+    bad = subprocess.run([sys.executable, "-m", "zoo_core", "stats", "build", "fashion-mnist",
+                          "--extractor", "inception-fd"], capture_output=True, text=True,
+                         env=_env(tmp_path / "c"), timeout=120)  # fmt: skip
+    assert bad.returncode == 1 and "did you mean 'inception-fid'" in bad.stderr
+
+
+class Flat(Generator):
+    """Uniform noise images that remember whether they were drawn under autocast."""
+
+    architecture: ClassVar[str] = "flat-images"
+    Config: ClassVar[type[BaseModel]] = _Options
+    modality: ClassVar[str] = "image"
+    autocast_seen: ClassVar[list[bool]] = []
+
+    def sample_batch(self, noise, options):
+        Flat.autocast_seen.append(torch.is_autocast_enabled("cpu"))
+        return noise.rand(1, 28, 28)
+
+
+def test_the_protocols_extractor_weights_are_checked_and_autocast_applied():
+    from zoo_core.errors import ChecksumMismatchError
+
+    small = resolve_protocol("fashion-fid-10k", n=250, allow_small=True)
+    with pytest.raises(ChecksumMismatchError, match="fashion-net"):
+        evaluate_model(Flat(_Options()), small.replace(extractor_sha256="0" * 64), device="cpu")
+    Flat.autocast_seen.clear()
+    record = evaluate_model(Flat(_Options()), small.replace(autocast="bfloat16"), device="cpu")
+    assert Flat.autocast_seen and all(Flat.autocast_seen)
+    assert record["protocol"]["autocast"] == "bfloat16" and record["metrics"]["fid"] > 0
