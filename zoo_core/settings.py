@@ -75,7 +75,9 @@ class ZooSettings(BaseSettings):
         description="Process rank on this machine (set by torchrun).",
     )
 
-    @field_validator("hf_hub_offline", "hub_cache", "data_dir", "extractor_dir", "device", "dtype", mode="before")
+    @field_validator(
+        "hf_hub_offline", "hub_cache", "data_dir", "extractor_dir", "device", "dtype", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # VAR= (set but empty) means unset, as huggingface_hub reads HF_HUB_OFFLINE; the

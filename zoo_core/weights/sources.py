@@ -57,7 +57,9 @@ class WeightFiles:
     def file_hashes(self) -> dict[str, str]:
         """File name -> sha256 of every file (the card's pinned hash where verified, else
         computed), for provenance records."""
-        return {name: self.sha256.get(name) or sha256_file(path) for name, path in self.files.items()}
+        return {
+            name: self.sha256.get(name) or sha256_file(path) for name, path in self.files.items()
+        }
 
     def path(self, name: str) -> Path:
         if name not in self.files:
