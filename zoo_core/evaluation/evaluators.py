@@ -8,6 +8,7 @@ metric functions themselves live in :mod:`zoo_core.evaluation.frechet` and
 from __future__ import annotations
 
 import time
+from abc import abstractmethod
 from typing import ClassVar
 
 import torch
@@ -39,8 +40,9 @@ class _FeatureEvaluator(Evaluator):
                 run.invalid[name] = note
         return values
 
+    @abstractmethod
     def from_features(self, run: Evaluation) -> dict[str, float]:
-        raise NotImplementedError
+        """The metric values from the run's features (and the reference's)."""
 
 
 class FrechetEvaluator(_FeatureEvaluator):

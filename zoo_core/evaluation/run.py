@@ -143,16 +143,9 @@ def make_record(
         speed["batch_size"] = protocol.batch_size
     card = model.card
     return {
-        "format": FORMAT,
-        "model": model.name,
-        "family": card.family if card else None,
+        **_common(model.name, card, resolved, run.device, run.dist.world_size, duration),
         "weights_sha256": dict(model.weights_sha256),
         "weights_hash": weights_hash(model),
-        "versions": versions(card.plugin if card else None),
-        "protocol": resolved.model_dump(mode="json", exclude={"nfe_sweep"}),
-        "protocol_name": protocol.name,
-        "protocol_hash": resolved.hash,
-        "variant": protocol.variant,
         "status": "ok" if error is None else "failed",
         "error": error,
         "metrics": metrics,
@@ -160,13 +153,7 @@ def make_record(
         "skipped": skipped,
         "lower_is_better": {k: v for k, v in lower.items() if k in metrics},
         "speed": speed,
-        "n_samples": protocol.n_samples,
-        "seed": protocol.seed,
         "extractor_sha256": extractor_sha,
-        "environment": environment(run.device, run.dist.world_size),
-        "reported": _reported(card, protocol),
-        "time": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "duration_s": round(duration, 3),
     }
 
 
@@ -182,16 +169,9 @@ def failed_record(
         card = None
     reason = " ".join(f"{type(error).__name__}: {error}".split())
     return {
-        "format": FORMAT,
-        "model": model_id,
-        "family": card.family if card else None,
+        **_common(model_id, card, protocol, None, 1, duration),
         "weights_sha256": {},
         "weights_hash": None,
-        "versions": versions(card.plugin if card else None),
-        "protocol": protocol.model_dump(mode="json", exclude={"nfe_sweep"}),
-        "protocol_name": protocol.name,
-        "protocol_hash": protocol.hash,
-        "variant": protocol.variant,
         "status": "failed",
         "error": reason,
         "metrics": {},
@@ -199,9 +179,26 @@ def failed_record(
         "skipped": {},
         "lower_is_better": {},
         "speed": {},
+        "extractor_sha256": None,
+    }
+
+
+def _common(
+    model_id: str, card, protocol: Protocol, device, world_size: int, duration: float
+) -> dict[str, Any]:
+    """The fields every record has: what was evaluated, under what, where and when."""
+    return {
+        "format": FORMAT,
+        "model": model_id,
+        "family": card.family if card else None,
+        "versions": versions(card.plugin if card else None),
+        "protocol": protocol.model_dump(mode="json", exclude={"nfe_sweep"}),
+        "protocol_name": protocol.name,
+        "protocol_hash": protocol.hash,
+        "variant": protocol.variant,
         "n_samples": protocol.n_samples,
         "seed": protocol.seed,
-        "environment": environment(None, 1),
+        "environment": environment(device, world_size),
         "reported": _reported(card, protocol),
         "time": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "duration_s": round(duration, 3),
