@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -52,6 +53,17 @@ def test_wheel_ships_registry_and_bundled_weights(wheel):
     assert hashlib.sha256(weights).hexdigest() == shipped["gmm-ring8"]["weights"]["sha256"]
     assert "Name: zoo-core" in metadata
     assert b"zoo = zoo_core.cli:main" in entry_points
+    # The evaluation protocols and the bundled feature extractor with its card.
+    protocols = {n.removeprefix("zoo_core/protocols/") for n in names if "/protocols/" in n}
+    assert {f.name for f in (ROOT / "zoo_core" / "protocols").glob("*.yaml")} == protocols
+    card = json.loads(archive_read(wheel, "zoo_core/builtin/fashion-net.json"))
+    net = archive_read(wheel, "zoo_core/builtin/fashion-net.safetensors")
+    assert hashlib.sha256(net).hexdigest() == card["sha256"]
+
+
+def archive_read(wheel, name: str) -> bytes:
+    with zipfile.ZipFile(wheel) as archive:
+        return archive.read(name)
 
 
 def test_installed_wheel_lists_loads_and_samples(wheel, tmp_path):
@@ -63,7 +75,10 @@ def test_installed_wheel_lists_loads_and_samples(wheel, tmp_path):
     )  # fmt: skip
     code = (
         "import zoo_core, sys; assert zoo_core.__file__.startswith(sys.argv[1]), zoo_core.__file__;"
-        "m = zoo_core.load('gmm-ring8'); print(zoo_core.list_models(), m.sample(3, seed=0).shape)"
+        "m = zoo_core.load('gmm-ring8'); print(zoo_core.list_models(), m.sample(3, seed=0).shape);"
+        "from zoo_core.evaluation.protocol import list_protocols;"
+        "from zoo_core.evaluation.extractors import get_extractor;"
+        "print(len(list_protocols()), get_extractor('fashion-net').feature_dim)"
     )
     result = subprocess.run(
         [sys.executable, "-c", code, str(target)],
@@ -72,3 +87,4 @@ def test_installed_wheel_lists_loads_and_samples(wheel, tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "'gmm-ring8'" in result.stdout and "torch.Size([3, 2])" in result.stdout
+    assert f"{len(list((ROOT / 'zoo_core' / 'protocols').glob('*.yaml')))} 128" in result.stdout
