@@ -20,6 +20,7 @@ import time
 import torch
 
 import zoo_core
+from zoo_core.evaluation.results import append_record
 from zoo_core.evaluation.run import evaluate_model, resolve_protocol
 
 ROWS = (
@@ -37,6 +38,8 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=10000, help="samples per row")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--progress", action="store_true")
+    parser.add_argument("--out", help="also append each row's record to this results.jsonl "
+                        "(render it with zoo_core.evaluation.leaderboard.render)")  # fmt: skip
     args = parser.parse_args()
     model = zoo_core.load("ddpm-fashion")
     base = resolve_protocol("fashion-fid-10k", n=args.n, allow_small=True)
@@ -50,6 +53,8 @@ def main() -> None:
                                 variant=f"{sampler}-{steps}-{precision}")  # fmt: skip
         began = time.perf_counter()
         record = evaluate_model(model, protocol, device=args.device, progress=args.progress)
+        if args.out:
+            append_record(args.out, record)
         m, s = record["metrics"], record["speed"]
         kid = f"{m['kid']:.4g}±{m['kid_std']:.2g}"
         print(f"{sampler:14} {steps:5d} {precision:>4} {s['nfe']:4.0f} {m['fid']:8.3f} "
