@@ -37,7 +37,7 @@ def protocol(name="fashion-fid-10k", metrics=METRICS, **options):
     spec = {"name": name, "dataset": "fashion-mnist", "split": "test", "n_samples": 10000}
     spec["metrics"] = list(metrics)
     if options:
-        spec["sample_options"] = options
+        spec["sample_options"] = {"diffusion": options}  # keyed by family, as protocols are
     return spec
 
 

@@ -154,8 +154,7 @@ def _table(records: list[dict[str, Any]]) -> Table:
     protocol = first.get("protocol") if isinstance(first.get("protocol"), dict) else {}
     metrics = _metric_names(protocol, records)
     lower = {m: _lower_is_better(m, records) for m in metrics}
-    options = protocol.get("sample_options")
-    sampler = options.get("sampler") if isinstance(options, dict) else None
+    sampler = _sample_options(protocol, first.get("family")).get("sampler")
     table = Table(
         table_id="",
         protocol_name=str(first.get("protocol_name") or protocol.get("name") or "?"),
@@ -296,7 +295,11 @@ def _provenance(protocol: dict[str, Any], protocol_hash: str, records: list[dict
     for key, value in protocol.items():
         if key in ("name", "metrics", "description"):
             continue
-        if isinstance(value, dict):
+        if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
+            for group, inner in value.items():  # sample_options, keyed by family
+                pairs = ", ".join(f"{k}={_fmt(v)}" for k, v in inner.items())
+                settings.append(f"{key}.{group}: {pairs}")
+        elif isinstance(value, dict):
             inner = ", ".join(f"{k}={_fmt(v)}" for k, v in value.items())
             settings.append(f"{key}: {inner}")
         else:
@@ -635,6 +638,16 @@ def _scatter(table: Table, colors: Mapping[str, str]) -> str | None:
     )
 
 
+def _sample_options(protocol: dict[str, Any], family: Any) -> dict[str, Any]:
+    """The sampling options the protocol gave a model of ``family`` (protocols key them by
+    family: ``{"diffusion": {"sampler": "ddim", "steps": 50}}``)."""
+    options = protocol.get("sample_options")
+    if not isinstance(options, dict):
+        return {}
+    chosen = options.get(family) if isinstance(family, str) else None
+    return chosen if isinstance(chosen, dict) else {}
+
+
 def _nfe_chart(group: list[Table], colors: Mapping[str, str]) -> str | None:
     """One curve per (model, sampler) over the tables of one protocol name, x = NFE."""
     metric = next((t.primary for t in group if t.variant is None), group[0].primary)
@@ -642,11 +655,17 @@ def _nfe_chart(group: list[Table], colors: Mapping[str, str]) -> str | None:
     for table in group:
         if table.primary != metric or not table.sampler:
             continue
-        steps = _number(_mapping(table.protocol, "sample_options").get("steps"))
         for row in table.rows:
+            options = _sample_options(table.protocol, row.record.get("family"))
+            steps = _number(options.get("steps"))
+            # One curve per sampler and setting other than the step count (e.g. precision).
+            others = [
+                f"{k}={v}" for k, v in sorted(options.items()) if k not in ("sampler", "steps")
+            ]
+            curve = ", ".join([table.sampler, *others])
             nfe = _number(_mapping(row.record, "speed").get("nfe")) or steps
             if row.value is not None and nfe and nfe > 0:
-                points = curves.setdefault((row.record["model"], table.sampler), {})
+                points = curves.setdefault((row.record["model"], curve), {})
                 points.setdefault(nfe, row.value)  # a repeated NFE keeps the first table's
     per_model: dict[str, int] = {}
     for (model, _), points in curves.items():
