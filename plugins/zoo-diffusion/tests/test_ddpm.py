@@ -96,6 +96,19 @@ def test_x_T_fixes_the_starting_noise():
     assert torch.equal(model.sample(3, seed=5), model.sample(3, seed=99, x_T=x_T))
 
 
+def test_a_shard_with_start_takes_its_own_labels_and_x_T():
+    """``sample(n, start=k)`` is samples k..k+n-1 of the larger call; per-sample options
+    have one entry per requested sample (indexed by ``Noise.positions``)."""
+    model = tiny(num_classes=3)
+    labels = [0, 1, 2, 2, 1, 0]
+    whole = model.sample(6, seed=4, labels=labels, steps=3)
+    part = model.sample(4, seed=4, start=2, labels=labels[2:], steps=3)
+    assert torch.allclose(part, whole[2:], atol=1e-5)
+    x_T = Noise.for_range(4, 0, 6).randn(1, 8, 8)
+    shifted = model.sample(2, seed=0, start=4, x_T=x_T[4:], labels=labels[4:], steps=3)
+    assert torch.allclose(shifted, whole[4:], atol=1e-5)
+
+
 def test_guidance_scale_one_is_the_conditional_model_and_null_is_unconditional():
     model = tiny(num_classes=3)
     labels = [0, 2, 1]
