@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ import torch
 
 from zoo_core.evaluation.protocol import Protocol
 from zoo_core.evaluation.stats import Reference, extract, quantize, reference_statistics
-from zoo_core.evaluation.store import read_entry, write_entry
+from zoo_core.evaluation.store import read_entry, tensor_checksum, write_entry
 from zoo_core.generator import Generator
 
 log = logging.getLogger(__name__)
@@ -291,7 +290,12 @@ class Evaluation:
         for gathered in self.dist.gather_object(parts):
             merged.update(gathered)
         values = torch.cat([merged[k] for k, _, _ in self.shards()])
-        assert values.numel() == n, (values.numel(), n)
+        if values.numel() != n:
+            from zoo_core.errors import EvaluationError
+
+            raise EvaluationError(
+                f"{self.generator.name} gave {values.numel()} likelihoods for {n} examples"
+            )
         return values
 
 
@@ -303,11 +307,7 @@ def weights_hash(generator: Generator) -> str:
         for name, value in sorted(generator.weights_sha256.items()):
             digest.update(f"{name}={value};".encode())
         return digest.hexdigest()
-    for name, tensor in sorted(generator.state_dict().items()):
-        tensor = tensor.detach().to("cpu").contiguous()
-        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
-        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
-    return digest.hexdigest()
+    return tensor_checksum(generator.state_dict())
 
 
 def _encode(samples: Any, modality: str) -> tuple[dict[str, torch.Tensor], int]:
@@ -350,7 +350,3 @@ def _join(parts: list[Any], limit: int | None = None) -> Any:
         return None
     joined = [x for part in parts for x in part] if isinstance(parts[0], list) else torch.cat(parts)
     return joined if limit is None else joined[:limit]
-
-
-def finite_or_none(value: float) -> float | None:
-    return value if math.isfinite(value) else None

@@ -21,7 +21,8 @@ from zoo_core._io import atomic_write_bytes
 log = logging.getLogger(__name__)
 
 
-def _checksum(tensors: dict[str, torch.Tensor]) -> str:
+def tensor_checksum(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 over the names, dtypes, shapes and bytes of ``tensors``, in name order."""
     digest = hashlib.sha256()
     for name in sorted(tensors):
         tensor = tensors[name].detach().to("cpu").contiguous()
@@ -35,7 +36,7 @@ def write_entry(path: Path, tensors: dict[str, torch.Tensor], record: dict[str, 
     from zoo_core.weights.formats import encode_safetensors
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    metadata = {"record": json.dumps(record, sort_keys=True), "checksum": _checksum(tensors)}
+    metadata = {"record": json.dumps(record, sort_keys=True), "checksum": tensor_checksum(tensors)}
     return atomic_write_bytes(path, encode_safetensors(tensors, metadata))
 
 
@@ -59,7 +60,7 @@ def read_entry(
         with safe_open(str(path), "pt") as handle:
             metadata = handle.metadata() or {}
         record = json.loads(metadata["record"])
-        if metadata.get("checksum") != _checksum(tensors):
+        if metadata.get("checksum") != tensor_checksum(tensors):
             raise ValueError("checksum mismatch")
     except Exception as exc:
         log.warning("cache entry %s is corrupt (%s): rebuilding it", path, exc)
