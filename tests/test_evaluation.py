@@ -408,3 +408,15 @@ def test_the_protocols_extractor_weights_are_checked_and_autocast_applied():
     record = evaluate_model(Flat(_Options()), small.replace(autocast="bfloat16"), device="cpu")
     assert Flat.autocast_seen and all(Flat.autocast_seen)
     assert record["protocol"]["autocast"] == "bfloat16" and record["metrics"]["fid"] > 0
+
+
+def test_tensor_checksum_covers_zero_dim_tensors_and_their_shape():
+    # BatchNorm's num_batches_tracked is a 0-d int64: a hand-built GAN's weights hash has it.
+    from zoo_core.evaluation.store import tensor_checksum
+
+    base = {"w": torch.ones(2, 3), "count": torch.tensor(5)}
+    checksum = tensor_checksum(base)
+    assert checksum == tensor_checksum({"count": torch.tensor(5), "w": torch.ones(2, 3)})
+    assert checksum != tensor_checksum({**base, "count": torch.tensor(6)})
+    assert checksum != tensor_checksum({**base, "count": torch.tensor([5])})  # shape counts
+    assert checksum != tensor_checksum({**base, "w": torch.ones(3, 2)})

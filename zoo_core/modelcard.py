@@ -56,6 +56,14 @@ def render_readme(model: Generator, training: dict | None = None) -> str:
         for key in ("dataset", "steps", "wall_time_s", "hardware", "final_loss", "weights"):
             if key in training:
                 lines.append(f"- {key.replace('_', ' ')}: {training[key]}")
+        diagnostics = training.get("diagnostics")
+        if diagnostics:
+            lines += ["", "Training diagnostics (measured over the run):", ""]
+            for key, value in diagnostics.items():
+                if key != "warnings":
+                    lines.append(f"- {key.replace('_', ' ')}: {value}")
+            for warning in diagnostics.get("warnings", []):
+                lines.append(f"- **warning**: {warning}")
         if "recipe" in training:
             recipe = yaml.safe_dump(training["recipe"], sort_keys=False).rstrip()
             lines += ["", "Recipe (rerun with `zoo train recipe.yaml --out DIR`):", ""]

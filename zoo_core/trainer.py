@@ -78,3 +78,12 @@ class Trainer(ABC):
             ``"loss"``: the scalar tensor to back-propagate, plus any metrics to log (floats
             or 0-d tensors), which the loop records as ``<optimizer>/<name>``.
         """
+
+    def summary(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        """What the run's model card should say of its training beyond the loop's figures
+        (e.g. a GAN's diagnostics), from the records of ``metrics.jsonl`` in step order.
+
+        Called once, at the end of a finished run, on the main process; recorded as
+        ``diagnostics`` in ``training.json`` and the card. Default: nothing.
+        """
+        return {}

@@ -25,8 +25,8 @@ def tensor_checksum(tensors: dict[str, torch.Tensor]) -> str:
     """sha256 over the names, dtypes, shapes and bytes of ``tensors``, in name order."""
     digest = hashlib.sha256()
     for name in sorted(tensors):
-        tensor = tensors[name].detach().to("cpu").contiguous()
-        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+        tensor = tensors[name].detach().to("cpu").contiguous().reshape(-1)  # 0-d: one element
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensors[name].shape)};".encode())
         digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
     return digest.hexdigest()
 

@@ -657,6 +657,9 @@ class _Run:
             "final_loss": self.last_loss,
             "weights": "ema" if self.ema else "raw",
         }
+        diagnostics = self.trainer.summary(_read_records(self.out / "metrics.jsonl"))
+        if diagnostics:
+            training["diagnostics"] = diagnostics
         try:
             return model.save_pretrained(self.out / "model", training=training)
         except OSError as exc:
@@ -694,6 +697,14 @@ class _Metrics:
         self.handle.close()
         if self.tensorboard is not None:
             self.tensorboard.close()
+
+
+def _read_records(path: Path) -> list[dict[str, Any]]:
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        with contextlib.suppress(ValueError):
+            records.append(json.loads(line))
+    return records
 
 
 def _step_of(line: str) -> float:

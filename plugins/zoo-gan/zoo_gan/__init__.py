@@ -1,0 +1,1 @@
+"""zoo-gan: generative adversarial networks behind the zoo's one interface."""
