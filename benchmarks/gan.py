@@ -29,7 +29,7 @@ RECIPE = ROOT / "plugins" / "zoo-gan" / "recipes" / "dcgan-fashion.yaml"
 
 
 def bundled_gans() -> list[str]:
-    return [card.id for card in zoo_core.list_models(family="gan")]
+    return zoo_core.list_models(family="gan")
 
 
 def sampling(device: str) -> None:

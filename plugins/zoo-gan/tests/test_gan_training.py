@@ -139,6 +139,19 @@ def test_saturation_warns_once_per_episode(caplog):
     assert not SaturationWatch("wgan-gp", 0.01, 1).saturated(100.0, -100.0)
 
 
+def test_summary_finds_saturated_episodes_in_the_records():
+    records = [{"step": s, "discriminator/d_real": 0.7, "discriminator/d_fake": 0.3}
+               for s in range(10, 1001, 10)]  # fmt: skip
+    for r in records[10:40] + records[60:65]:  # steps 110-400 (300 steps), 610-650 (50)
+        r.update({"discriminator/d_real": 0.999, "discriminator/d_fake": 0.002})
+    watch = SaturationWatch("non-saturating", eps=0.01, patience=100)
+    summary = summarize(records, loss="non-saturating", saturation=watch)
+    assert summary["saturated_share"] == 0.35
+    assert summary["warnings"] == [
+        "the discriminator saturated (vanishing gradients) over steps 110-400"
+    ]
+
+
 def test_summary_reports_non_convergence_and_lost_modes():
     records = []
     for step in range(1, 401):
@@ -157,7 +170,7 @@ def test_summary_reports_non_convergence_and_lost_modes():
     summary = summarize(records, loss="non-saturating")
     text = " ".join(summary["warnings"])
     assert "oscillates without a trend" in text
-    assert "mode collapse: 5.0 of 8 modes captured at the end, 8.0 at best" in text
+    assert "mode collapse: 5 of 8 modes captured at the end, 8 at best" in text
     assert summary["modes"]["final"] == 5 and summary["saturated_share"] == 0
     calm = [
         {**r, "generator/loss": 3 - r["step"] / 100} for r in records if "generator/modes" not in r

@@ -104,7 +104,8 @@ def summarize(
     Args:
         records: the loop's records, in step order.
         loss: the adversarial loss trained with.
-        saturation: the live watch, for the episodes it reported.
+        saturation: the live watch, for its thresholds (its episodes are found again from
+            the records, which a resumed run keeps).
         oscillation_ratio: :func:`oscillation`'s ratio above which a trendless generator loss
             is reported as non-convergence.
         tail: the final share of records the end-of-training figures average over.
@@ -128,19 +129,16 @@ def summarize(
         if values:
             summary[name] = _round(sum(values) / len(values))
     warnings: list[str] = []
-    watch = saturation or SaturationWatch(loss, 0.01, 1)
+    watch = saturation or SaturationWatch(loss, 0.01, 100)
     saturated = [
         watch.saturated(r["discriminator/d_real"], r["discriminator/d_fake"]) for r in rows
     ]
     summary["saturated_share"] = _round(sum(saturated) / len(rows))
-    if saturation is not None and saturation.episodes:
+    episodes = _episodes([r["step"] for r in rows], saturated, watch.patience)
+    if episodes:
         warnings.append(
-            f"the discriminator saturated (vanishing gradients) at step(s) "
-            f"{', '.join(map(str, saturation.episodes[:5]))}"
-        )
-    elif saturation is None and sum(saturated[-len(last) :]) == len(last):
-        warnings.append(
-            "the discriminator was saturated over the last records (vanishing gradients)"
+            f"the discriminator saturated (vanishing gradients) over steps "
+            f"{', '.join(f'{a}-{b}' for a, b in episodes[:5])}"
         )
     g_grad = [r["generator/grad_norm"] for r in rows if "generator/grad_norm" in r]
     if len(g_grad) >= 20:
@@ -161,14 +159,15 @@ def summarize(
             f"the generator's loss oscillates without a trend over the second half of training "
             f"(oscillation ratio {wave['ratio']:.2f} > {oscillation_ratio}): non-convergence"
         )
-    modes = [(r["step"], r["generator/modes"]) for r in records if "generator/modes" in r]
-    if modes:
-        counts = [m for _, m in modes]
+    counts = [int(r["generator/modes"]) for r in records if "generator/modes" in r]
+    if counts:
         summary["modes"] = {"final": counts[-1], "max": max(counts), "min": min(counts)}
         for key in ("high_quality", "reverse_kl"):
             values = [r[f"generator/{key}"] for r in records if f"generator/{key}" in r]
             summary["modes"][key] = _round(values[-1])
-        total = next(r["generator/modes_total"] for r in records if "generator/modes_total" in r)
+        total = next(
+            int(r["generator/modes_total"]) for r in records if "generator/modes_total" in r
+        )
         summary["modes"]["total"] = total
         if counts[-1] < max(counts):
             warnings.append(
@@ -179,6 +178,22 @@ def summarize(
             warnings.append(f"mode coverage: {counts[-1]} of {total} modes captured at the end")
     summary["warnings"] = warnings
     return summary
+
+
+def _episodes(steps: list[int], flags: list[bool], patience: int) -> list[tuple[int, int]]:
+    """``(first, last)`` steps of each run of flagged records covering at least ``patience``
+    steps (a record stands for the logging interval before it)."""
+    gaps = [b - a for a, b in zip(steps, steps[1:], strict=False)]
+    interval = max(set(gaps), key=gaps.count) if gaps else 1  # the most common gap
+    found, begin = [], None
+    for i, flag in enumerate([*flags, False]):
+        if flag and begin is None:
+            begin = i
+        elif not flag and begin is not None:
+            if (i - begin) * interval >= patience:
+                found.append((steps[begin], steps[i - 1]))
+            begin = None
+    return found
 
 
 def _round(value: float | None) -> float | None:

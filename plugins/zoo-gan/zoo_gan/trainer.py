@@ -49,7 +49,7 @@ class GANTrainerConfig(BaseModel):
         None, gt=0, description="γ of the R1 penalty γ/2 E||∇D(x)||² (None: no R1)."
     )
     r1_every: int = Field(
-        1, ge=1, description="Apply R1 every k discriminator steps, weighted by k (lazy)."
+        1, ge=1, description="Apply R1 at every k-th step, weighted by k (lazy regularization)."
     )
     augment: list[str] = Field(
         default_factory=list,
@@ -117,7 +117,6 @@ class GANTrainer(Trainer):
             config.loss, config.saturation_eps, config.saturation_patience
         )
         self.mixture: tuple[torch.Tensor, float] | None = None  # (centers, std) of the data
-        self._d_steps = 0
 
     def modules(self) -> dict[str, nn.Module]:
         return {"model": self.model, "discriminator": self.discriminator}
@@ -167,8 +166,8 @@ class GANTrainer(Trainer):
         cfg = self.config
         with torch.no_grad():
             fake = self.model.synthesize(z, labels)
-        r1_due = cfg.r1_gamma is not None and self._d_steps % cfg.r1_every == 0
-        self._d_steps += 1
+        # A function of the step, so that a resumed run regularizes at the same steps.
+        r1_due = cfg.r1_gamma is not None and step % cfg.r1_every == 0
         real = x.detach().requires_grad_(r1_due)
         real_out, fake_out = self._score(real, labels), self._score(fake, labels)
         loss = discriminator_loss(cfg.loss, real_out, fake_out)
@@ -207,12 +206,7 @@ class GANTrainer(Trainer):
         from zoo_core.evaluation.metrics import mixture_modes
 
         centers, std = self.mixture
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            points = self.model.sample(self.config.mode_check_samples, seed=0)
-        finally:
-            self.model.train(was_training)
+        points = self.model.sample(self.config.mode_check_samples, seed=0)  # in eval mode
         scores = mixture_modes(points.cpu(), centers, std)
         log.info(
             "step %d: %d of %d modes, %.1f%% high quality, reverse KL %.3f",
