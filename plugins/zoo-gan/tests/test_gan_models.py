@@ -227,7 +227,7 @@ def test_projection_discriminator_is_psi_plus_the_label_projection():
     g = build("cgan")
     d = ProjectionDiscriminator(CGANDiscriminatorConfig(width=8), g.config).eval()
     x, y = torch.rand(4, 1, 28, 28) * 2 - 1, torch.tensor([0, 3, 3, 9])
-    phi = d.features(x).sum(dim=(2, 3))
+    phi = d.features(x).flatten(1)
     expected = d.psi(phi)[:, 0] + (d.embed(y) * phi).sum(1)
     assert torch.allclose(d(x, y), expected, atol=1e-5)
     assert not torch.allclose(d(x, y), d(x, torch.tensor([1, 3, 3, 9])))

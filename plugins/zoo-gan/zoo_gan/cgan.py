@@ -6,11 +6,14 @@ Generator: DCGAN's layout (project and reshape, fractionally-strided convolution
 batch normalization made class-conditional: normalized without its own affine, then scaled
 and shifted by per-class embeddings (initialized to 1 and 0). Discriminator: strided
 convolutions with spectral normalization (Miyato et al. 2018, arXiv 1802.05957) and
-LeakyReLU, global sum pooling to features ``phi(x)``, and the projection logit
+LeakyReLU, its last feature map flattened to ``phi(x)``, and the projection logit
 ``psi(phi(x)) + <embed(y), phi(x)>`` (the paper's eq. 3).
 
 What differs from the paper: DCGAN-sized convolutional networks instead of the paper's
-ResNets, so that the model trains on two CPU cores.
+ResNets, so that the model trains on two CPU cores; and ``phi`` flattens the last feature
+map where the paper's deep ResNet sums it over positions: after two convolutions a sum
+would keep only local texture statistics (a receptive field of 10 pixels) and the
+discriminator could not judge a garment's shape.
 """
 
 from __future__ import annotations
@@ -124,7 +127,7 @@ class ProjectionDiscriminator(nn.Module):
 
     def __init__(self, config: CGANDiscriminatorConfig, generator: CGANConfig):
         super().__init__()
-        _, k = start_size(generator.image_size)
+        s0, k = start_size(generator.image_size)
         layers: list[nn.Module] = [
             nn.Conv2d(generator.channels, config.width, 4, 2, 1),
             nn.LeakyReLU(0.2),
@@ -138,14 +141,15 @@ class ProjectionDiscriminator(nn.Module):
                 layers.insert(-1, nn.GroupNorm(1, channels * 2))
             channels *= 2
         self.features = nn.Sequential(*layers)
-        self.psi = nn.Linear(channels, 1)
-        self.embed = nn.Embedding(generator.num_classes, channels)
+        features = channels * s0 * s0
+        self.psi = nn.Linear(features, 1)
+        self.embed = nn.Embedding(generator.num_classes, features)
         init_weights(self, config.init_std)
         if config.spectral_norm:
             apply_spectral_norm(self)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        phi = self.features(x).sum(dim=(2, 3))  # (B, F): global sum pooling
+        phi = self.features(x).flatten(1)  # (B, F): F = C * s0 * s0
         out = self.psi(phi).squeeze(-1)  # (B,)
         if labels is not None:
             out = out + (self.embed(labels) * phi).sum(-1)  # eq. 3's projection term
