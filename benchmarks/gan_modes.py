@@ -105,8 +105,8 @@ def main() -> None:
             with results.open("a", encoding="utf-8") as handle:
                 handle.write(json.dumps(row) + "\n")
             print(f"  {row['dataset']} PacGAN{row['packing']} run {row['run']}: "
-                  f"{row['modes']} modes, {100 * row['high_quality']:.1f}% HQ, "
-                  f"rev-KL {row['reverse_kl']:.3f} ({row['train_s']:.0f} s)", flush=True)  # fmt: skip
+                  f"{row['modes']} modes, {100 * row['high_quality']:.1f}% HQ, rev-KL "
+                  f"{row['reverse_kl']:.3f} ({row['train_s']:.0f} s)", flush=True)  # fmt: skip
     print_table(_read(results), args.datasets, args.packings)
 
 

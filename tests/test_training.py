@@ -492,14 +492,28 @@ class TwoOptimizerTrainer(GaussianMixtureTrainer):
         return [self.model.means] if optimizer == "means" else [self.model.log_scales]
 
 
+class Summarized(GaussianMixture):
+    architecture: ClassVar[str] = "gmm-summary-test"
+
+
+class SummaryTrainer(GaussianMixtureTrainer):
+    architecture: ClassVar[str] = "gmm-summary-test"
+
+    def summary(self, records):
+        return {"records": len(records), "steps": [r["step"] for r in records],
+                "warnings": ["a warning the card lists"]}  # fmt: skip
+
+
 class TestPlugin:
     @zoo_core.hookimpl
     def zoo_architectures(self):
-        return {"gmm-nangrad-test": NanGrad, "gmm-two-test": TwoOptimizers}
+        return {"gmm-nangrad-test": NanGrad, "gmm-two-test": TwoOptimizers,
+                "gmm-summary-test": Summarized}  # fmt: skip
 
     @zoo_core.hookimpl
     def zoo_trainers(self):
-        return {"gmm-nangrad-test": NanGradTrainer, "gmm-two-test": TwoOptimizerTrainer}
+        return {"gmm-nangrad-test": NanGradTrainer, "gmm-two-test": TwoOptimizerTrainer,
+                "gmm-summary-test": SummaryTrainer}  # fmt: skip
 
 
 @pytest.fixture
@@ -573,3 +587,18 @@ def test_bad_settings_are_typed_errors_before_anything_is_written(tmp_path, trai
     with pytest.raises(ConfigError, match=message):
         train(validate_recipe(small(**train_keys)), tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_the_trainers_summary_goes_into_training_json_and_the_card(tmp_path, test_architectures):
+    data = small(steps=6, checkpoint_every=2, log_every=2)
+    data["architecture"] = "gmm-summary-test"
+    recipe = validate_recipe(data)
+    train(recipe, tmp_path / "run", progress=False, stop_after=4)  # resumed: records kept
+    result = train(recipe, tmp_path / "run", progress=False, resume=True)
+    training = json.loads((result.model_dir / "training.json").read_text())
+    assert training["diagnostics"] == {"records": 3, "steps": [2, 4, 6],
+                                       "warnings": ["a warning the card lists"]}  # fmt: skip
+    readme = (result.model_dir / "README.md").read_text()
+    assert "- records: 3" in readme and "**warning**: a warning the card lists" in readme
+    plain = train(validate_recipe(small(steps=6)), tmp_path / "plain", progress=False)
+    assert "diagnostics" not in json.loads((plain.model_dir / "training.json").read_text())
