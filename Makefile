@@ -20,6 +20,10 @@ demo: setup
 	$(BIN)/zoo sample ddpm-fashion -n 100 --seed 0 -o demo-output/ddpm-fashion-classes.png \
 		--set labels='[$(shell seq -s, 0 9 | sed 's/[0-9]/&,&,&,&,&,&,&,&,&,&/g')]' --set steps=50
 	$(BIN)/zoo sample gmm-ring8 -n 2000 --seed 0 -o demo-output/gmm-ring8.png
+	$(BIN)/zoo sample dcgan-fashion -n 64 --seed 0 -o demo-output/dcgan-fashion.png
+	$(BIN)/zoo sample cgan-fashion -n 100 --seed 0 -o demo-output/cgan-fashion-classes.png \
+		--set labels='[$(shell seq -s, 0 9 | sed 's/[0-9]/&,&,&,&,&,&,&,&,&,&/g')]'
+	$(BIN)/zoo sample pacgan-grid25 -n 2500 --seed 0 -o demo-output/pacgan-grid25.png
 
 test: setup
 	$(BIN)/ruff check .

@@ -28,14 +28,14 @@ RECIPES = ROOT / "plugins" / "zoo-gan" / "recipes"
 
 # Lin et al. 2018, Table 1: mean ± standard error over 10 runs (modes, high-quality %, reverse KL).
 PAPER = {
-    ("ring8", 1): ((6.3, 0.5), (98.2, 0.2), (0.45, 0.09)),
-    ("ring8", 2): ((7.9, 0.1), (95.6, 2.0), (0.07, 0.03)),
-    ("ring8", 3): ((7.8, 0.1), (97.7, 0.3), (0.10, 0.02)),
-    ("ring8", 4): ((7.8, 0.1), (95.9, 1.4), (0.07, 0.02)),
-    ("grid25", 1): ((17.3, 0.8), (94.8, 0.7), (0.70, 0.07)),
-    ("grid25", 2): ((23.8, 0.7), (91.3, 0.8), (0.13, 0.04)),
-    ("grid25", 3): ((24.6, 0.4), (94.2, 0.4), (0.06, 0.02)),
-    ("grid25", 4): ((24.8, 0.2), (93.6, 0.6), (0.04, 0.01)),
+    ("ring8", 1): ("6.3±0.5", "98.2±0.2", "0.45±0.09"),
+    ("ring8", 2): ("7.9±0.1", "95.6±2.0", "0.07±0.03"),
+    ("ring8", 3): ("7.8±0.1", "97.7±0.3", "0.10±0.02"),
+    ("ring8", 4): ("7.8±0.1", "95.9±1.4", "0.07±0.02"),
+    ("grid25", 1): ("17.3±0.8", "94.8±0.7", "0.70±0.07"),
+    ("grid25", 2): ("23.8±0.7", "91.3±0.8", "0.13±0.04"),
+    ("grid25", 3): ("24.6±0.4", "94.2±0.4", "0.06±0.02"),
+    ("grid25", 4): ("24.8±0.2", "93.6±0.6", "0.04±0.01"),
 }
 
 
@@ -128,8 +128,8 @@ def print_table(rows: list[dict], datasets: list[str], packings: list[int]) -> N
             counts.append(len(sel))
             for key, scale in (("modes", 1), ("high_quality", 100), ("reverse_kl", 1)):
                 ours += f" {_mean_se([scale * r[key] for r in sel])} |"
-            for mean, se in PAPER[(d, m)]:
-                paper += f" {mean}±{se} |"
+            for figure in PAPER[(d, m)]:
+                paper += f" {figure} |"
         print(ours.replace("(ours) |", f"(ours) | {min(counts)} |", 1))
         print(paper)
 
