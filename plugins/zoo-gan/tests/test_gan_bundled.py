@@ -84,5 +84,5 @@ def test_bundled_2d_gan_covers_the_modes(model_id, offline):
 
     record = evaluate_model(model_id, model_id.split("-")[1] + "-modes", cache=False)
     modes, quality = MODES[model_id]
-    assert record["metrics"]["modes"] == modes
+    assert record["metrics"]["modes"] >= modes
     assert record["metrics"]["high_quality"] == pytest.approx(quality, abs=0.01)
