@@ -64,13 +64,14 @@ def _fashion_probabilities(images: torch.Tensor) -> torch.Tensor:
 
 @pytest.mark.parametrize("model_id", [g for g in GANS if g.endswith("-fashion")])
 def test_bundled_image_gan_draws_every_class(model_id, offline):
-    """fashion-net (93.7% test accuracy) sorts 1000 samples into every class: no class below
-    3% (a mode-collapsed generator leaves classes empty); a conditional model's samples are
-    of the class asked for."""
+    """fashion-net (93.7% test accuracy) sorts 1000 samples into every class: none below 2%
+    (the smallest measured when committed: 7.8% dcgan, 7.9% cgan, 3.2% stylegan; a
+    mode-collapsed generator leaves classes empty); a conditional model's samples are of the
+    class asked for."""
     model = zoo_core.load(model_id)
     probs = _fashion_probabilities(model.sample(1000, seed=1))
     share = torch.bincount(probs.argmax(1), minlength=10) / 1000
-    assert share.min() >= 0.03, share.tolist()
+    assert share.min() >= 0.02, share.tolist()
     if "conditional" in model.capabilities:
         labels = [c for c in range(10) for _ in range(50)]
         asked = _fashion_probabilities(model.sample(500, seed=2, labels=labels))
