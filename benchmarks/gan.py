@@ -120,7 +120,7 @@ def fid(n: int, device: str, out: str | None) -> None:
     from zoo_core.evaluation.run import evaluate_model
 
     print(f"\n## fashion-fid-10k (n={n}, device {device})")
-    print("| model | FID | KID x 1e3 | precision | recall | samples/s |\n|---|---|---|---|---|---|")
+    print("| model | FID | KID | precision | recall | samples/s |\n|---|---|---|---|---|---|")
     for name in bundled_gans():
         model = zoo_core.load(name)
         if model.modality != "image":
@@ -130,7 +130,7 @@ def fid(n: int, device: str, out: str | None) -> None:
         if out:
             append_record(out, record)
         m, s = record["metrics"], record["speed"]
-        kid = f"{1e3 * m['kid']:.2f} ± {1e3 * m['kid_std']:.2f}"
+        kid = f"{m['kid']:.1f} ± {m['kid_std']:.1f}"  # MMD² in fashion-net's feature space
         print(f"| {name} | {m['fid']:.2f} | {kid} | {m['precision']:.3f} | "
               f"{m['recall']:.3f} | {s['samples_per_s']:,.0f} |")  # fmt: skip
 
