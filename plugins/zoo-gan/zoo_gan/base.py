@@ -12,10 +12,10 @@ from __future__ import annotations
 import contextlib
 import math
 from abc import abstractmethod
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from zoo_core.errors import ConfigError
 from zoo_core.generator import Generator
@@ -23,6 +23,26 @@ from zoo_core.seeding import Noise
 
 LATENT_STREAM = 0  # Noise stream of z; synthesis noise uses streams 1, 2, ...
 LABEL_STREAM = 1_000_000  # the class of a conditional model's sample drawn without labels
+
+
+def start_size(image_size: int) -> tuple[int, int]:
+    """``(s0, k)`` with ``image_size = s0 * 2^k``, ``s0`` in 4..7 and ``k >= 1``."""
+    side, doublings = image_size, 0
+    while side > 7 and side % 2 == 0:
+        side, doublings = side // 2, doublings + 1
+    if not 4 <= side <= 7 or doublings == 0:
+        raise ValueError(
+            f"image_size {image_size} must be s0 * 2^k with s0 in 4..7 and k >= 1 (e.g. 28, 32, 64)"
+        )
+    return side, doublings
+
+
+def _doubling(value: int) -> int:
+    start_size(value)
+    return value
+
+
+ImageSize = Annotated[int, AfterValidator(_doubling)]  # s0 * 2^k with s0 in 4..7
 
 
 class GANSampleOptions(BaseModel):

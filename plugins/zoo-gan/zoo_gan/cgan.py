@@ -21,29 +21,25 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from zoo_core.seeding import Noise
-from zoo_gan.base import GAN
-from zoo_gan.dcgan import apply_spectral_norm, init_weights, start_size
+from zoo_gan.base import GAN, ImageSize, start_size
+from zoo_gan.dcgan import apply_spectral_norm, init_weights
 
 
 class CGANConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    image_size: int = Field(28, description="Side of the square images: s0 * 2^k, s0 in 4..7.")
+    image_size: ImageSize = Field(
+        28, description="Side of the square images: s0 * 2^k, s0 in 4..7."
+    )
     channels: int = Field(1, ge=1, description="Image channels.")
     num_classes: int = Field(ge=2, description="Classes the generator is conditioned on.")
     z_dim: int = Field(100, ge=1, description="Latent dimension (standard normal).")
     width: int = Field(64, ge=1, description="Channels of the last hidden feature map.")
     init_std: float = Field(0.02, gt=0, description="Standard deviation of initial weights.")
-
-    @field_validator("image_size")
-    @classmethod
-    def _doubling(cls, value: int) -> int:
-        start_size(value)
-        return value
 
 
 class CGANDiscriminatorConfig(BaseModel):

@@ -20,27 +20,23 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from zoo_core.seeding import Noise
-from zoo_gan.base import GAN
+from zoo_gan.base import GAN, ImageSize, start_size
 
 
 class DCGANConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    image_size: int = Field(28, description="Side of the square images: s0 * 2^k, s0 in 4..7.")
+    image_size: ImageSize = Field(
+        28, description="Side of the square images: s0 * 2^k, s0 in 4..7."
+    )
     channels: int = Field(1, ge=1, description="Image channels.")
     z_dim: int = Field(100, ge=1, description="Latent dimension (standard normal).")
     width: int = Field(64, ge=1, description="Channels of the last hidden feature map.")
     init_std: float = Field(0.02, gt=0, description="Standard deviation of initial weights.")
-
-    @field_validator("image_size")
-    @classmethod
-    def _doubling(cls, value: int) -> int:
-        start_size(value)
-        return value
 
 
 class DCGANDiscriminatorConfig(BaseModel):
@@ -56,18 +52,6 @@ class DCGANDiscriminatorConfig(BaseModel):
     @property
     def uses_batch_norm(self) -> bool:
         return self.norm == "batch"
-
-
-def start_size(image_size: int) -> tuple[int, int]:
-    """``(s0, k)`` with ``image_size = s0 * 2^k``, ``s0`` in 4..7 and ``k >= 1``."""
-    side, doublings = image_size, 0
-    while side > 7 and side % 2 == 0:
-        side, doublings = side // 2, doublings + 1
-    if not 4 <= side <= 7 or doublings == 0:
-        raise ValueError(
-            f"image_size {image_size} must be s0 * 2^k with s0 in 4..7 and k >= 1 (e.g. 28, 32, 64)"
-        )
-    return side, doublings
 
 
 def init_weights(module: nn.Module, std: float) -> None:

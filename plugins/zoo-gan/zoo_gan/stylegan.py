@@ -53,19 +53,18 @@ from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from zoo_core.errors import ConfigError
 from zoo_core.seeding import Noise
-from zoo_gan.base import GAN, LATENT_STREAM, GANSampleOptions, _inference
-from zoo_gan.dcgan import start_size
+from zoo_gan.base import GAN, LATENT_STREAM, GANSampleOptions, ImageSize, _inference, start_size
 
 
 class StyleGANConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    image_size: int = Field(
+    image_size: ImageSize = Field(
         28, description="Side of the square images: s0 * 2^k, s0 in 4..7 (the constant is s0²)."
     )
     channels: int = Field(1, ge=1, description="Image channels.")
@@ -95,12 +94,6 @@ class StyleGANConfig(BaseModel):
     w_avg_beta: float = Field(
         0.995, ge=0, lt=1, description="Decay of the moving average w_avg used by truncation."
     )
-
-    @field_validator("image_size")
-    @classmethod
-    def _doubling(cls, value: int) -> int:
-        start_size(value)
-        return value
 
 
 class StyleGANDiscriminatorConfig(BaseModel):
