@@ -71,9 +71,6 @@ class GANTrainerConfig(BaseModel):
         "(ring8, grid25); None: never.",
     )
     mode_check_samples: int = Field(2500, ge=1, description="Samples per mode-coverage check.")
-    conditional_labels: bool = Field(
-        True, description="Condition a class-conditional model on the batch's real labels."
-    )
 
     @field_validator("augment")
     @classmethod
@@ -141,17 +138,17 @@ class GANTrainer(Trainer):
         x, labels = batch if isinstance(batch, tuple | list) else (batch, None)
         if self.model.modality == "image":
             x = x * 2 - 1  # (B, C, H, W) in [-1, 1]
-        labels = self._labels(labels, x.shape[0], x.device)
+        labels = self._labels(labels, x.device)
         z = torch.randn(x.shape[0], self.model.z_dim, device=x.device)
         if optimizer == "discriminator":
             return self._discriminator_step(x, labels, z, step)
         return self._generator_step(labels, z, step)
 
-    def _labels(self, labels, b: int, device) -> torch.Tensor | None:
-        classes = self.model.num_classes
-        if classes is None:
+    def _labels(self, labels, device) -> torch.Tensor | None:
+        """A conditional model is trained on the batch's real labels (fakes get them too)."""
+        if self.model.num_classes is None:
             return None
-        if labels is None or not self.config.conditional_labels:
+        if labels is None:
             raise ConfigError(
                 f"{self.model.architecture} is class-conditional: train it on a labelled dataset"
             )
