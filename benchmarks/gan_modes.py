@@ -62,6 +62,10 @@ def run_one(dataset: str, packing: int, run: int, steps: int | None, out: Path) 
         overrides["train.steps"] = steps
     recipe = load_recipe(RECIPES / f"gan-{dataset}.yaml", overrides)
     directory = out / f"{dataset}-pac{packing}-run{run}"
+    recorded = directory / "recipe.yaml"
+    if recorded.exists() and load_recipe(recorded) != recipe:
+        raise SystemExit(f"{directory} holds a run of another recipe (another --steps?); "
+                         f"choose another --out")  # fmt: skip
     began = time.perf_counter()
     if not (directory / "model").exists():
         train(recipe, directory, resume=(directory / "checkpoints").exists(), progress=False)
