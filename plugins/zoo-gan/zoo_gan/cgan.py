@@ -26,7 +26,7 @@ from torch import nn
 
 from zoo_core.seeding import Noise
 from zoo_gan.base import GAN, ImageSize, start_size
-from zoo_gan.dcgan import apply_spectral_norm, init_weights
+from zoo_gan.dcgan import DCGANDiscriminatorConfig, apply_spectral_norm, init_weights
 
 
 class CGANConfig(BaseModel):
@@ -42,19 +42,14 @@ class CGANConfig(BaseModel):
     init_std: float = Field(0.02, gt=0, description="Standard deviation of initial weights.")
 
 
-class CGANDiscriminatorConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class CGANDiscriminatorConfig(DCGANDiscriminatorConfig):
+    """DCGAN's discriminator options, with the projection paper's defaults: spectral
+    normalization and no other normalization."""
 
-    width: int = Field(64, ge=1, description="Channels of the first feature map.")
     norm: Literal["batch", "layer", "none"] = Field(
         "none", description="Normalization after every convolution but the first."
     )
     spectral_norm: bool = Field(True, description="Spectral normalization of every layer.")
-    init_std: float = Field(0.02, gt=0, description="Standard deviation of initial weights.")
-
-    @property
-    def uses_batch_norm(self) -> bool:
-        return self.norm == "batch"
 
 
 class ConditionalBatchNorm2d(nn.Module):
