@@ -159,13 +159,36 @@ def test_capabilities_are_declared_not_sniffed():
     class Unknown(Tiny):
         capabilities: ClassVar[frozenset[str]] = frozenset({"sample", "fly"})
 
+    class Nothing(Tiny):
+        capabilities: ClassVar[frozenset[str]] = frozenset()
+
     for cls, message in (
         (Undeclared, "overrides log_prob"),
         (Unimplemented, "does not override encode"),
         (Unknown, "fly"),
+        (Nothing, "non-empty"),
     ):
         with pytest.raises(TypeError, match=message):
             cls.from_config({})
+
+
+def test_a_model_without_sample_says_why_and_draws_nothing():
+    class Autoencoder(Tiny):
+        capabilities: ClassVar[frozenset[str]] = frozenset({"decode"})
+        unsupported: ClassVar[dict[str, str]] = {"sample": "its latent prior was never trained"}
+
+        def decode(self, z):
+            return z * self.scale
+
+        def sample_batch(self, noise, options):
+            raise AssertionError("sample must refuse before drawing")
+
+    model = Autoencoder.from_config({})
+    assert torch.equal(model.decode(torch.ones(1, 2)), torch.ones(1, 2))
+    with pytest.raises(CapabilityError, match="'sample': its latent prior was never trained"):
+        model.sample(2, seed=0)
+    with pytest.raises(CapabilityError, match=r"'log_prob' \(it has: decode\)"):
+        model.log_prob(torch.ones(1, 2))
 
 
 def test_text_samples_concatenate_as_lists():

@@ -105,11 +105,14 @@ class PluginError(ZooError):
 class CapabilityError(ZooError, NotImplementedError):
     """A method was called that the model does not declare in its capabilities."""
 
-    def __init__(self, model: str, capability: str, available: Iterable[str] = ()):
-        self.model, self.capability = model, capability
+    def __init__(
+        self, model: str, capability: str, available: Iterable[str] = (), reason: str | None = None
+    ):
+        self.model, self.capability, self.reason = model, capability, reason
         have = ", ".join(sorted(available)) or "none"
+        why = f": {reason}" if reason else ""
         super().__init__(
-            f"model {model!r} does not have the capability {capability!r} (it has: {have})"
+            f"model {model!r} does not have the capability {capability!r}{why} (it has: {have})"
         )
 
 

@@ -49,6 +49,11 @@ class Generator(nn.Module, ABC):
         Config: the pydantic model of the architecture's configuration (``extra="forbid"``).
         SampleOptions: the pydantic model of ``sample``'s family-specific keyword arguments.
         capabilities: a frozenset drawn from ``CAPABILITIES``; declared, never sniffed.
+            Nearly every model declares ``"sample"``; one that cannot sample meaningfully
+            (an autoencoder whose latent prior was never trained) leaves it out and says why
+            in ``unsupported``.
+        unsupported: capability -> why the model does not have it, for the
+            ``CapabilityError`` a call raises (optional; e.g. ``{"sample": "..."}``).
         modality: the canonical sample form, one of ``MODALITIES``.
     """
 
@@ -56,6 +61,7 @@ class Generator(nn.Module, ABC):
     Config: ClassVar[type[BaseModel]]
     SampleOptions: ClassVar[type[BaseModel]] = NoSampleOptions
     capabilities: ClassVar[frozenset[str]] = frozenset({"sample"})
+    unsupported: ClassVar[dict[str, str]] = {}
     modality: ClassVar[str]
     default_batch_size: ClassVar[int] = 256
     sample_rate: ClassVar[int | None] = None  # audio only
@@ -127,7 +133,12 @@ class Generator(nn.Module, ABC):
         Returns:
             image ``(n, C, H, W)`` in [0, 1]; audio ``(n, T)`` in [-1, 1]; sequence
             ``(n, T, D)``; points ``(n, D)``; text ``list[str]`` of length ``n``.
+
+        Raises:
+            CapabilityError: the model does not declare ``"sample"`` (the error says why).
         """
+        if "sample" not in self.capabilities:
+            raise self._missing("sample")
         n = _check_count("n", n)
         if isinstance(start, bool) or not hasattr(type(start), "__index__") or start < 0:
             raise ConfigError(f"start must be a non-negative integer, got {start!r}")
@@ -232,7 +243,8 @@ class Generator(nn.Module, ABC):
         raise self._missing("interpolate")
 
     def _missing(self, capability: str) -> CapabilityError:
-        return CapabilityError(self.name, capability, self.capabilities)
+        reason = type(self).unsupported.get(capability)
+        return CapabilityError(self.name, capability, self.capabilities, reason)
 
     # ----------------------------------------------------------------- persistence
     def save_pretrained(self, directory: str | Path, *, training: dict | None = None) -> Path:
@@ -342,9 +354,9 @@ def _check_declarations(cls: type[Generator]) -> None:
     if cls.modality not in MODALITIES:
         raise TypeError(f"{cls.__name__}.modality {cls.modality!r} is not one of {MODALITIES}")
     unknown = cls.capabilities - CAPABILITIES
-    if unknown or "sample" not in cls.capabilities:
+    if unknown or not cls.capabilities:
         raise TypeError(
-            f"{cls.__name__}.capabilities must include 'sample' and be drawn from "
+            f"{cls.__name__}.capabilities must be a non-empty set drawn from "
             f"{sorted(CAPABILITIES)}; unknown: {sorted(unknown)}"
         )
     for capability in _METHOD_CAPABILITIES:

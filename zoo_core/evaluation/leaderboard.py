@@ -39,11 +39,12 @@ def applies(card, protocol: Protocol) -> bool:
     """Whether ``protocol`` evaluates the model of ``card``."""
     if card.modality != protocol.modality or card.dataset != protocol.dataset:
         return False
-    if "bits_per_dim" in protocol.metrics:
-        from zoo_core.loading import architecture_class
+    from zoo_core.loading import architecture_class
 
-        return "log_prob" in architecture_class(card.architecture).capabilities
-    return True
+    capabilities = architecture_class(card.architecture).capabilities
+    if "bits_per_dim" in protocol.metrics:
+        return "log_prob" in capabilities
+    return "sample" in capabilities
 
 
 def _matches(record: dict[str, Any], weights: str, protocol: Protocol) -> bool:
