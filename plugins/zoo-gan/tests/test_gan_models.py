@@ -7,13 +7,13 @@ import math
 
 import pytest
 import torch
-from zoo_gan.base import slerp
 from zoo_gan.cgan import CGAN, CGANDiscriminatorConfig, ProjectionDiscriminator
 from zoo_gan.dcgan import DCGAN, DCGANDiscriminator, DCGANDiscriminatorConfig
 from zoo_gan.mlp_gan import MLPGAN, Maxout, MLPDiscriminator, MLPDiscriminatorConfig
 
 from zoo_core.errors import ConfigError, UnknownOptionError
 from zoo_core.generator import Generator
+from zoo_core.interpolation import slerp
 from zoo_core.seeding import Noise
 
 # A larger initial scale than the papers' 0.02, so that untrained outputs vary visibly.

@@ -10,7 +10,6 @@ seeding rule holds by construction: ``sample(8, seed=0)[:4] == sample(4, seed=0)
 from __future__ import annotations
 
 import contextlib
-import math
 from abc import abstractmethod
 from typing import Annotated, ClassVar, Literal
 
@@ -19,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from zoo_core.errors import ConfigError
 from zoo_core.generator import Generator
+from zoo_core.interpolation import latent_path
 from zoo_core.seeding import Noise
 
 LATENT_STREAM = 0  # Noise stream of z; synthesis noise uses streams 1, 2, ...
@@ -182,15 +182,10 @@ class GAN(Generator):
         Returns:
             ``(steps, ...)`` samples in the canonical form.
         """
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
-            raise ConfigError(f"steps must be an integer of at least 2, got {steps!r}")
-        if method not in ("slerp", "linear"):
-            raise ConfigError(f"method must be 'slerp' or 'linear', got {method!r}")
+        za, zb = self._end_point(a, "a"), self._end_point(b, "b")
+        z = latent_path(za, zb, steps, method)  # (S, D)
         options = GANSampleOptions(labels=labels, truncation=truncation)
         self._check_labels(options.labels, steps)
-        za, zb = self._end_point(a, "a"), self._end_point(b, "b")
-        t = torch.linspace(0, 1, steps, device=self.device, dtype=torch.float64)[:, None]
-        z = (slerp(za, zb, t) if method == "slerp" else za + (zb - za) * t).float()  # (S, D)
         noise = Noise(seed, torch.zeros(steps, dtype=torch.int64, device=self.device))
         with _inference(self):
             out = self.synthesize(z, self._labels(noise, labels), truncation, noise)
@@ -221,17 +216,3 @@ def _inference(model: GAN):
         yield
     finally:
         model.train(was_training)
-
-
-def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Spherical interpolation between vectors ``a`` and ``b`` (``(D,)``) at ``t`` (``(S, 1)``),
-    with the norm interpolated linearly; falls back to linear for (anti)parallel ends."""
-    na, nb = a.norm(), b.norm()
-    cos = torch.dot(a / na, b / nb).clamp(-1, 1)
-    omega = torch.arccos(cos)
-    if omega.abs() < 1e-6 or (math.pi - omega).abs() < 1e-6:
-        return a + (b - a) * t
-    direction = (torch.sin((1 - t) * omega) * a / na + torch.sin(t * omega) * b / nb) / torch.sin(
-        omega
-    )  # (S, D), unit norm
-    return direction * (na + (nb - na) * t)

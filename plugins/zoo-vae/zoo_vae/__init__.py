@@ -1,0 +1,1 @@
+"""zoo-vae: the variational autoencoder family of the zoo."""
