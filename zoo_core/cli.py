@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from zoo_core import __version__
-from zoo_core.errors import ConfigError, OutputPathError, ZooError
+from zoo_core.errors import CapabilityError, ConfigError, OutputPathError, ZooError
 
 
 def _console():
@@ -197,6 +197,9 @@ def sample_command(
     from zoo_core.loading import architecture_class, load
 
     cls = architecture_class(card.architecture, distribution=card.plugin)
+    if "sample" not in cls.capabilities:  # before fetching weights it could not use
+        reason = cls.unsupported.get("sample")
+        raise CapabilityError(card.id, "sample", cls.capabilities, reason)
     try:  # every check before the (possibly long) load
         opts = cls.check_sample_options(options, card.id)
     except ConfigError as exc:
