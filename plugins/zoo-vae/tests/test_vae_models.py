@@ -260,3 +260,16 @@ def test_the_code_prior_is_causal_and_normalised():
     # Position i's distribution sees codes before i only.
     torch.testing.assert_close(prior.logits(changed)[:, :3], logits[:, :3])
     assert torch.isfinite(model.log_prob(images(2))).all()
+
+
+def test_zoo_sample_refuses_the_autoencoder_before_fetching_weights(tmp_path, no_network):
+    from click.testing import CliRunner
+
+    from zoo_core.cli import cli
+
+    result = CliRunner().invoke(cli, ["sample", "sd-vae-ft-mse", "-o", str(tmp_path / "x.png")])
+    assert result.exit_code != 0
+    assert "does not have the capability 'sample': its latent prior is not a trained" in (
+        result.output
+    )
+    assert no_network == [] and not (tmp_path / "x.png").exists()
