@@ -77,7 +77,7 @@ class ConvVAE(ImageVAE):
     capabilities: ClassVar[frozenset[str]] = frozenset(
         {"sample", "log_prob", "encode", "decode", "inpaint", "interpolate"}
     )
-    methods: ClassVar[tuple[str, ...]] = ("iterative", "optimize")
+    methods: ClassVar[tuple[str, ...]] = ("optimize", "iterative")
 
     def __init__(self, config: ConvVAEConfig):
         super().__init__(config)
