@@ -381,3 +381,25 @@ def test_truncated_or_odd_pickle_checkpoint_is_corrupt(tmp_path):
     torch.save([torch.zeros(2)], path)  # a list, not a name -> tensor mapping
     with pytest.raises(CorruptWeightsError, match="model.pt"):
         read_tensors(path, allow_pickle=True)
+
+
+def test_rename_state_dict_accounts_for_every_tensor_by_name():
+    from zoo_core.errors import StateDictMismatchError
+    from zoo_core.weights.renaming import current_diffusers_name, rename_state_dict
+
+    expected = {"attn.q.weight": (2, 2), "conv.weight": (3,)}
+
+    def file_name(name: str) -> str:
+        return name.replace("attn.q.", "mid.attentions.0.to_q.").replace("conv.", "conv_in.")
+
+    state = {"mid.attentions.0.query.weight": torch.ones(2, 2), "conv_in.weight": torch.ones(3)}
+    out = rename_state_dict(state, expected, file_name, source="f", alias=current_diffusers_name)
+    assert set(out) == set(expected) and out["conv.weight"] is state["conv_in.weight"]
+    bad = {"mid.attentions.0.to_q.weight": torch.ones(2, 3), "extra": torch.ones(1),
+           "mid.attentions.0.query.weight": torch.ones(2, 2)}  # fmt: skip
+    with pytest.raises(StateDictMismatchError) as caught:
+        rename_state_dict(bad, expected, file_name, source="f", alias=current_diffusers_name)
+    message = str(caught.value)
+    for part in ("conv_in.weight", "extra", "a second copy of mid.attentions.0.to_q.weight",
+                 "(2, 3)"):  # fmt: skip
+        assert part in message, message

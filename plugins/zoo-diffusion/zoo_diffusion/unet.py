@@ -34,7 +34,8 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from torch import nn
 
-from zoo_core.errors import ConfigError, StateDictMismatchError
+from zoo_core.errors import ConfigError
+from zoo_core.weights.renaming import current_diffusers_name, rename_state_dict
 
 __all__ = ["UNet2D", "UNetConfig", "convert_diffusers_unet", "unet_config_from_diffusers"]
 
@@ -573,9 +574,6 @@ _TO_DIFFUSERS = [
     (r"\.v\.", ".to_v."),
     (r"\.out\.", ".to_out.0."),
 ]
-# The attention names of older diffusers releases, which the published google/ddpm-* files keep.
-_DEPRECATED_ATTENTION = re.compile(r"(\.attentions\.\d+\.)(query|key|value|proj_attn)\.")
-_CURRENT_ATTENTION = {"query": "to_q", "key": "to_k", "value": "to_v", "proj_attn": "to_out.0"}
 
 
 def _diffusers_name(name: str) -> str:
@@ -603,25 +601,6 @@ def convert_diffusers_unet(
     """
     with torch.device("meta"):  # names and shapes only, no memory
         expected = {name: tuple(t.shape) for name, t in UNet2D(config).state_dict().items()}
-    ours_of = {_diffusers_name(name): name for name in expected}
-
-    converted: dict[str, torch.Tensor] = {}
-    unexpected, mismatched = [], []
-    for file_name, tensor in state.items():
-        name = _DEPRECATED_ATTENTION.sub(
-            lambda m: m.group(1) + _CURRENT_ATTENTION[m.group(2)] + ".", file_name
-        )
-        ours = ours_of.get(name)
-        if ours is None or not isinstance(tensor, torch.Tensor):
-            unexpected.append(file_name if ours is None else f"{file_name} (not a tensor)")
-        elif ours in converted:
-            unexpected.append(f"{file_name} (a second copy of {name})")
-        elif tuple(tensor.shape) != expected[ours]:
-            mismatched.append((file_name, tuple(tensor.shape), expected[ours]))
-            converted[ours] = tensor
-        else:
-            converted[ours] = tensor
-    missing = [_diffusers_name(n) for n in expected if n not in converted]
-    if missing or unexpected or mismatched:
-        raise StateDictMismatchError(source, missing, sorted(unexpected), mismatched)
-    return converted
+    return rename_state_dict(
+        state, expected, _diffusers_name, source=source, alias=current_diffusers_name
+    )

@@ -47,9 +47,10 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from torch import nn
 
-from zoo_core.errors import ConfigError, StateDictMismatchError
+from zoo_core.errors import ConfigError
 from zoo_core.generator import Generator
 from zoo_core.seeding import Noise, resolve_seed
+from zoo_core.weights.renaming import current_diffusers_name, rename_state_dict
 
 __all__ = [
     "AutoencoderKL",
@@ -601,10 +602,6 @@ _TO_DIFFUSERS = [
     (r"\.v\.", ".to_v."),
     (r"\.out\.", ".to_out.0."),
 ]
-# The attention names of diffusers before 0.15, which the published stabilityai/sd-vae-ft-*
-# files keep.
-_DEPRECATED_ATTENTION = re.compile(r"(\.attentions\.\d+\.)(query|key|value|proj_attn)\.")
-_CURRENT_ATTENTION = {"query": "to_q", "key": "to_k", "value": "to_v", "proj_attn": "to_out.0"}
 
 
 def _diffusers_name(name: str) -> str:
@@ -633,30 +630,16 @@ def state_dict_from_diffusers(
     """
     with torch.device("meta"):  # names and shapes only, no memory
         expected = {name: tuple(t.shape) for name, t in AutoencoderKL(config).state_dict().items()}
-    ours_of = {_diffusers_name(name): name for name in expected}
+    return rename_state_dict(
+        state, expected, _diffusers_name, source=source, alias=current_diffusers_name,
+        adapt=_linear_attention,
+    )  # fmt: skip
 
-    converted: dict[str, torch.Tensor] = {}
-    unexpected, mismatched = [], []
-    for file_name, tensor in state.items():
-        name = _DEPRECATED_ATTENTION.sub(
-            lambda m: m.group(1) + _CURRENT_ATTENTION[m.group(2)] + ".", file_name
-        )
-        ours = ours_of.get(name)
-        if ours is None or not isinstance(tensor, torch.Tensor):
-            unexpected.append(file_name if ours is None else f"{file_name} (not a tensor)")
-            continue
-        if ours in converted:
-            unexpected.append(f"{file_name} (a second copy of {name})")
-            continue
-        if ".attentions." in name and tensor.dim() == 4 and tensor.shape[2:] == (1, 1):
-            tensor = tensor.flatten(1)  # a 1x1 conv's (C, C, 1, 1) weight is a linear (C, C)
-        if tuple(tensor.shape) != expected[ours]:
-            mismatched.append((file_name, tuple(tensor.shape), expected[ours]))
-        converted[ours] = tensor
-    missing = [_diffusers_name(n) for n in expected if n not in converted]
-    if missing or unexpected or mismatched:
-        raise StateDictMismatchError(source, missing, sorted(unexpected), mismatched)
-    return converted
+
+def _linear_attention(name: str, tensor: torch.Tensor) -> torch.Tensor:
+    if ".attentions." in name and tensor.dim() == 4 and tensor.shape[2:] == (1, 1):
+        return tensor.flatten(1)  # a 1x1 conv's (C, C, 1, 1) weight is a linear (C, C)
+    return tensor
 
 
 def convert_diffusers_vae(files, card) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
