@@ -24,6 +24,8 @@ demo: setup
 	$(BIN)/zoo sample cgan-fashion -n 100 --seed 0 -o demo-output/cgan-fashion-classes.png \
 		--set labels='[$(shell seq -s, 0 9 | sed 's/[0-9]/&,&,&,&,&,&,&,&,&,&/g')]'
 	$(BIN)/zoo sample pacgan-grid25 -n 2500 --seed 0 -o demo-output/pacgan-grid25.png
+	$(BIN)/zoo sample vae-fashion -n 64 --seed 0 -o demo-output/vae-fashion.png
+	$(BIN)/zoo sample vqvae-fashion -n 64 --seed 0 -o demo-output/vqvae-fashion.png
 
 test: setup
 	$(BIN)/ruff check .
