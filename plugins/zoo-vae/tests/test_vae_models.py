@@ -273,3 +273,23 @@ def test_zoo_sample_refuses_the_autoencoder_before_fetching_weights(tmp_path, no
         result.output
     )
     assert no_network == [] and not (tmp_path / "x.png").exists()
+
+
+def test_the_complexity_correction_subtracts_the_png_length():
+    from zoo_vae.base import png_bits
+
+    model = tiny_vae()
+    flat, noisy = torch.full((1, 1, 8, 8), 0.5), images(1)
+    lengths = png_bits(torch.cat([flat, noisy]))
+    assert lengths[0] < lengths[1]  # noise does not compress
+    x = torch.cat([flat, noisy])
+    plain = model.anomaly_score(x, seed=2)
+    corrected = model.anomaly_score(x, seed=2, complexity=True)
+    torch.testing.assert_close(corrected, plain - (lengths * math.log(2)).float())
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray((noisy[0, 0] * 255).round().byte().numpy()).save(buffer, "PNG", optimize=True)
+    assert float(lengths[1]) == 8 * len(buffer.getvalue())

@@ -3,6 +3,7 @@ latent interpolation, imputation of missing pixels, and anomaly scores."""
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
 from typing import ClassVar, Literal
 
@@ -227,11 +228,44 @@ class ImageVAE(Generator):
         return x, observed
 
     @torch.no_grad()
-    def anomaly_score(self, x: torch.Tensor, *, seed: int = 0) -> torch.Tensor:
-        """The negative ELBO of each image in nats, ``(N,)``: high for images unlike the
-        training data (the one-class protocol of ``benchmarks/vae_anomaly.py``)."""
+    def anomaly_score(
+        self, x: torch.Tensor, *, seed: int = 0, complexity: bool = False
+    ) -> torch.Tensor:
+        """How unlike the training data each image is, in nats, ``(N,)``: the negative ELBO
+        (one seeded posterior draw), high for unusual images.
+
+        A likelihood favours simple images whatever the model was trained on (Nalisnick et
+        al. 2019, arXiv 1810.09136): a model of shirts gives trousers, with fewer lit pixels,
+        a higher likelihood than shirts. ``complexity=True`` subtracts the image's length as
+        a losslessly compressed PNG, in nats, the correction of Serrà et al. 2020 (arXiv
+        1909.11480, eq. 2); on the one-class Fashion-MNIST protocol it lifts the mean AUROC
+        from 0.70 to 0.91 (docs/vae.md).
+        """
+        x = self.check_images(x)
         with _eval(self):
-            return -self.elbo(self.check_images(x), seed=seed)
+            score = -self.elbo(x, seed=seed)
+        if complexity:
+            score = score - png_bits(x).to(score.device, score.dtype) * math.log(2)
+        return score
+
+
+def png_bits(images: torch.Tensor) -> torch.Tensor:
+    """The length in bits of each image ``(N, C, H, W)`` in [0, 1] as an 8-bit PNG at the
+    highest compression, ``(N,)`` float64 (Serrà et al.'s L(x))."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    pixels = (images.detach().cpu().float() * 255).round().to(torch.uint8)
+    pixels = pixels.permute(0, 2, 3, 1).numpy()  # (N, H, W, C)
+    lengths = []
+    for image in pixels:
+        array = np.ascontiguousarray(image[..., 0] if image.shape[-1] == 1 else image)
+        buffer = io.BytesIO()
+        Image.fromarray(array).save(buffer, "PNG", optimize=True)
+        lengths.append(8 * buffer.tell())
+    return torch.tensor(lengths, dtype=torch.float64)
 
 
 def _mean_fill(x: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
