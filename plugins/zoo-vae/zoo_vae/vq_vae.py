@@ -25,7 +25,7 @@ from torch import nn
 
 from zoo_core.errors import ConfigError
 from zoo_core.seeding import Noise
-from zoo_vae.base import ImageVAE, VAESampleOptions, _eval, _mean_fill
+from zoo_vae.base import ImageVAE, VAESampleOptions, _eval
 from zoo_vae.likelihood import Likelihood
 
 PIXEL_STREAM = 1  # the Noise stream of p(x | z) draws in sample (codes use stream 0)
@@ -197,13 +197,15 @@ class VQVAE(ImageVAE):
         return self.likelihood.sample(params, noise, stream=PIXEL_STREAM)
 
     def _inpaint(self, x, observed, method, steps) -> torch.Tensor:
-        """``prior``: the codes whose patch holds a missing pixel are chosen again in raster
-        order, each as the best of the prior's ``candidates`` most likely codes given the
-        codes before it, scored by log p(code | earlier codes) + log p(observed pixels |
-        codes); ``steps`` sweeps. The missing pixels are then the decoder's."""
+        """``prior``: starting from the codes of the ``iterative`` fill, the codes whose patch
+        holds a missing pixel are chosen again in raster order, each as the best of its
+        current code and the prior's ``candidates`` most likely codes given the codes before
+        it, scored by log p(code | earlier codes) + log p(observed pixels | codes); ``steps``
+        sweeps. The missing pixels are then the decoder's."""
         stride = 2**self.config.downsample
+        start = super().inpaint(x, observed, method="iterative")
         with _eval(self):
-            codes = self.quantize(self.encoder(_mean_fill(x, observed) * 2 - 1))[0]
+            codes = self.quantize(self.encoder(start * 2 - 1))[0]
             patch_missing = F.max_pool2d((~observed).float().amax(1, keepdim=True), stride)
             positions = patch_missing[:, 0].flatten(1).bool()  # (N, h*w)
             weight = observed.float()
@@ -222,17 +224,18 @@ class VQVAE(ImageVAE):
     def _choose(self, codes, rows, i, x, weight) -> torch.Tensor:
         flat = codes.flatten(1)[rows]  # (R, h*w)
         log_prior = torch.log_softmax(self.prior.logits(flat)[:, i], -1)  # (R, K)
-        top = log_prior.topk(min(self.candidates, log_prior.shape[1]), dim=1)  # (R, M)
-        m = top.indices.shape[1]
+        top = log_prior.topk(min(self.candidates, log_prior.shape[1]), dim=1).indices
+        choices = torch.cat([flat[:, i : i + 1], top], 1)  # (R, M): the current code first
+        m = choices.shape[1]
         trial = flat[:, None, :].repeat(1, m, 1)  # (R, M, h*w)
-        trial[:, :, i] = top.indices
+        trial[:, :, i] = choices
         trial = trial.flatten(0, 1).view(-1, self.grid, self.grid)
         params = self.decoder(self.embed(trial))
         x_r = x[rows].repeat_interleave(m, 0)
         w_r = weight[rows].repeat_interleave(m, 0)
         log_px = (self.likelihood.log_prob_pixels(params, x_r) * w_r).flatten(1).sum(1)
-        score = top.values + log_px.view(-1, m)
-        best = top.indices.gather(1, score.argmax(1, keepdim=True))[:, 0]
+        score = log_prior.gather(1, choices) + log_px.view(-1, m)
+        best = choices.gather(1, score.argmax(1, keepdim=True))[:, 0]
         codes = codes.clone()
         codes.view(codes.shape[0], -1)[rows, i] = best
         return codes
