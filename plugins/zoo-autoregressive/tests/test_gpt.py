@@ -17,7 +17,6 @@ import json
 import math
 import os
 import re
-import socket
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -84,26 +83,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-@pytest.fixture
-def no_network(monkeypatch) -> list:
-    """Refuse every socket connection and DNS lookup; yields the list of attempts (the
-    fixture of plugins/zoo-vae/tests/conftest.py)."""
-    attempts: list = []
-
-    def refuse(*args, **kwargs):
-        attempts.append(args[1:] if len(args) > 1 else args)
-        raise OSError("network blocked by the test")
-
-    for owner, name in [
-        (socket.socket, "connect"),
-        (socket.socket, "connect_ex"),
-        (socket, "getaddrinfo"),
-        (socket, "create_connection"),
-    ]:
-        monkeypatch.setattr(owner, name, refuse)
-    return attempts
 
 
 @pytest.fixture

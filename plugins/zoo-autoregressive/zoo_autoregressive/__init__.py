@@ -1,0 +1,1 @@
+"""zoo-autoregressive: the autoregressive family of the zoo."""
