@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import ClassVar
 
@@ -208,3 +209,21 @@ def test_trainer_and_evaluator_are_abstract():
         zoo.Trainer(Tiny.from_config({}))
     with pytest.raises(TypeError):
         zoo.Evaluator()
+
+
+def test_the_card_page_elides_long_config_values_that_config_json_keeps(tmp_path):
+    class VocabConfig(BaseModel):
+        model_config = ConfigDict(extra="forbid", frozen=True)
+        characters: str = Field("x" * 1000, description="A long vocabulary.")
+        width: int = Field(2, description="Output width.")
+
+    class Vocab(Tiny):
+        architecture: ClassVar[str] = "tiny-vocab"
+        Config: ClassVar[type[BaseModel]] = VocabConfig
+
+    model = Vocab.from_config({})
+    model.save_pretrained(tmp_path)
+    page = (tmp_path / "README.md").read_text()
+    assert "<1,002 characters: see config.json>" in page and "x" * 500 not in page
+    assert '"width": 2' in page
+    assert json.loads((tmp_path / "config.json").read_text())["characters"] == "x" * 1000

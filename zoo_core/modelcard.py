@@ -70,11 +70,25 @@ def render_readme(model: Generator, training: dict | None = None) -> str:
             lines += ["```yaml", recipe, "```"]
         lines += [""]
     lines += [
-        "Configuration:",
+        "Configuration (config.json in full):",
         "",
         "```json",
-        json.dumps(model.config.model_dump(mode="json"), indent=2),
+        json.dumps(_elide(model.config.model_dump(mode="json")), indent=2),
         "```",
         "",
     ]
     return "\n".join(lines)
+
+
+LONG = 400  # characters of JSON above which a config value is elided on the page
+
+
+def _elide(config: dict) -> dict:
+    """The config with each value longer than ``LONG`` characters of JSON (a tokenizer's
+    vocabulary, say) replaced by a note of its size: the page stays readable, config.json
+    keeps everything."""
+    out = {}
+    for key, value in config.items():
+        text = json.dumps(value)
+        out[key] = value if len(text) <= LONG else f"<{len(text):,} characters: see config.json>"
+    return out
