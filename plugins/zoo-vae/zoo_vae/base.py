@@ -77,15 +77,10 @@ class ImageVAE(Generator):
         return x
 
     def check_latents(self, z: torch.Tensor) -> torch.Tensor:
-        if not isinstance(z, torch.Tensor) or z.dim() != 1 + len(self.latent_shape):
+        if not isinstance(z, torch.Tensor) or tuple(z.shape[1:]) != self.latent_shape:
             shape = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
             raise ConfigError(
                 f"decode() got latents of shape {shape}; {self.name} decodes "
-                f"(N, {', '.join(map(str, self.latent_shape))})"
-            )
-        if tuple(z.shape[1:]) != self.latent_shape:
-            raise ConfigError(
-                f"decode() got latents of shape {tuple(z.shape)}; {self.name} decodes "
                 f"(N, {', '.join(map(str, self.latent_shape))})"
             )
         return z.to(self.device)
