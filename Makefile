@@ -26,6 +26,7 @@ demo: setup
 	$(BIN)/zoo sample pacgan-grid25 -n 2500 --seed 0 -o demo-output/pacgan-grid25.png
 	$(BIN)/zoo sample vae-fashion -n 64 --seed 0 -o demo-output/vae-fashion.png
 	$(BIN)/zoo sample vqvae-fashion -n 64 --seed 0 -o demo-output/vqvae-fashion.png
+	$(BIN)/zoo sample wavenet-sunspots -n 4 --seed 0 -o demo-output/wavenet-sunspots.npy
 
 test: setup
 	$(BIN)/ruff check .
