@@ -27,6 +27,8 @@ demo: setup
 	$(BIN)/zoo sample vae-fashion -n 64 --seed 0 -o demo-output/vae-fashion.png
 	$(BIN)/zoo sample vqvae-fashion -n 64 --seed 0 -o demo-output/vqvae-fashion.png
 	$(BIN)/zoo sample wavenet-sunspots -n 4 --seed 0 -o demo-output/wavenet-sunspots.npy
+	$(BIN)/zoo sample gpt-fortunes -n 8 --seed 0 -o demo-output/gpt-fortunes.txt \
+		--set temperature=0.8 --set max_new_tokens=200
 
 test: setup
 	$(BIN)/ruff check .

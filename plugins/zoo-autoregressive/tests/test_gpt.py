@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import GPT2Config, GPT2LMHeadModel
+from zoo_autoregressive import gpt as gpt_module
 from zoo_autoregressive.gpt import (
     GPT,
     GPTSampleOptions,
@@ -516,11 +517,19 @@ def test_log_prob_is_the_sum_of_the_forward_log_softmax(chars):
     torch.testing.assert_close(
         got.double(), torch.tensor(expected, dtype=torch.float64), atol=1e-3, rtol=1e-6
     )
+    assert not got.requires_grad  # scoring a corpus must not keep every activation alive
     size = torch.tensor([5.0, 14.0, 1.0])  # UTF-8 bytes: é is two
     torch.testing.assert_close(chars.bits_per_dim(texts), -got / (size * math.log(2)))
     torch.testing.assert_close(
         chars.bits_per_char(texts), -got / (torch.tensor([5.0, 13.0, 1.0]) * math.log(2))
     )
+
+
+def test_log_prob_is_the_same_in_one_batch_or_one_row_at_a_time(chars, monkeypatch):
+    texts = ["a longer text than the others", "b", "cc", "the end"]
+    together = chars.log_prob(texts)
+    monkeypatch.setattr(gpt_module, "LOGITS_BUDGET", 1)  # one row per forward
+    torch.testing.assert_close(chars.log_prob(texts), together, atol=1e-4, rtol=1e-6)
 
 
 def test_log_prob_sums_to_one_over_every_sequence():

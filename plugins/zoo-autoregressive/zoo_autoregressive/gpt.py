@@ -71,7 +71,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-LOGITS_BUDGET = 1 << 25  # float32 logits held at once by log_prob (128 MB)
+LOGITS_BUDGET = 1 << 25  # float32 logits (or MLP activations) held at once by log_prob (128 MB)
 
 
 class GPTConfig(BaseModel):
@@ -618,6 +618,7 @@ class GPT(Generator):
         return noise.categorical(probs, step=step)
 
     # ----------------------------------------------------------------- likelihood
+    @torch.no_grad()
     def log_prob(self, x: torch.Tensor | Sequence[str]) -> torch.Tensor:
         """Exact log-likelihood in nats, ``(N,)`` float32.
 
@@ -683,7 +684,8 @@ class GPT(Generator):
                 scored, begin = end, begin + max(window // 2, 1)
         chunks.sort(key=lambda c: c[3] - c[1])
         total = torch.zeros(len(sequences), dtype=torch.float32, device=self.device)
-        rows = max(1, LOGITS_BUDGET // (window * self.config.vocab_size))
+        widest = max(self.config.vocab_size, self.config.inner)  # logits or the MLP's hidden
+        rows = max(1, LOGITS_BUDGET // (window * widest))
         for first in range(0, len(chunks), rows):
             group = chunks[first : first + rows]
             length = max(end - begin for _, begin, _, end in group)
