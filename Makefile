@@ -26,6 +26,8 @@ demo: setup
 	$(BIN)/zoo sample pacgan-grid25 -n 2500 --seed 0 -o demo-output/pacgan-grid25.png
 	$(BIN)/zoo sample vae-fashion -n 64 --seed 0 -o demo-output/vae-fashion.png
 	$(BIN)/zoo sample vqvae-fashion -n 64 --seed 0 -o demo-output/vqvae-fashion.png
+	$(BIN)/zoo sample pixelcnn-fashion -n 100 --seed 0 -o demo-output/pixelcnn-fashion-classes.png \
+		--set labels='[$(shell seq -s, 0 9 | sed 's/[0-9]/&,&,&,&,&,&,&,&,&,&/g')]'
 	$(BIN)/zoo sample wavenet-sunspots -n 4 --seed 0 -o demo-output/wavenet-sunspots.npy
 	$(BIN)/zoo sample gpt-fortunes -n 8 --seed 0 -o demo-output/gpt-fortunes.txt \
 		--set temperature=0.8 --set max_new_tokens=200
