@@ -47,7 +47,7 @@ $(STAMP): pyproject.toml $(PLUGINS) Makefile | debs
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip "setuptools>=77"
 	$(BIN)/python -m pip install --quiet $(TORCH)
-	$(BIN)/python -m pip install --quiet -e '.[test]' $(foreach p,$(PLUGINS),-e '$(dir $(p))[test]')
+	$(BIN)/python -m pip install --quiet -e '.[test,docs]' $(foreach p,$(PLUGINS),-e '$(dir $(p))[test]')
 	touch $@
 
 # Debian packages: installed where we are root and apt exists; elsewhere, say what is missing.
