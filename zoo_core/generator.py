@@ -243,7 +243,13 @@ class Generator(nn.Module, ABC):
         raise self._missing("interpolate")
 
     def _missing(self, capability: str) -> CapabilityError:
-        reason = type(self).unsupported.get(capability)
+        return self.capability_error(capability)
+
+    def capability_error(self, capability: str, reason: str | None = None) -> CapabilityError:
+        """The error to raise when a call needs a capability this model lacks (e.g.
+        ``labels`` given to an unconditional model: ``"conditional"``); ``reason`` defaults
+        to the class's ``unsupported`` entry."""
+        reason = reason or type(self).unsupported.get(capability)
         return CapabilityError(self.name, capability, self.capabilities, reason)
 
     # ----------------------------------------------------------------- persistence

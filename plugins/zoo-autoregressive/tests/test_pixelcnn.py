@@ -18,7 +18,7 @@ from zoo_autoregressive.discretized import (
 )
 from zoo_autoregressive.pixelcnn import LABEL_STREAM, PixelCNN, PixelCNNTrainer
 
-from zoo_core.errors import ConfigError, UnknownOptionError
+from zoo_core.errors import CapabilityError, ConfigError, UnknownOptionError
 from zoo_core.generator import Generator
 from zoo_core.seeding import Noise
 from zoo_core.trainer import NoTrainerOptions
@@ -414,8 +414,8 @@ def test_bad_inputs_are_typed_one_line_errors():
     plain, conditional = tiny(), tiny(num_classes=3)
     x = images(2)
     cases = [
-        (lambda: plain.sample(2, labels=1), ConfigError, "unconditional: labels do not apply"),
-        (lambda: plain.log_prob(x, [0, 1]), ConfigError, "unconditional: labels do not apply"),
+        (lambda: plain.sample(2, labels=1), CapabilityError, "conditional.: labels do not apply"),
+        (lambda: plain.log_prob(x, [0, 1]), CapabilityError, "conditional.: labels do not"),
         (lambda: conditional.sample(2, labels=[0]), ConfigError, "labels has 1 entries for 2"),
         (lambda: conditional.sample(2, labels=3), ConfigError, r"out of range: classes are 0..2"),
         (lambda: conditional.log_prob(x, [0, 5]), ConfigError, "out of range"),

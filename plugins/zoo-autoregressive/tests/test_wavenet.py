@@ -17,7 +17,7 @@ from zoo_autoregressive.wavenet import (
     mu_law_encode,
 )
 
-from zoo_core.errors import ConfigError
+from zoo_core.errors import CapabilityError, ConfigError
 from zoo_core.generator import Generator
 
 torch.set_num_threads(1)
@@ -175,7 +175,7 @@ def test_global_conditioning_on_a_class():
     torch.testing.assert_close(model.sample(3, seed=0, length=12), drawn[:3])
     with pytest.raises(ConfigError, match="labels must lie in 0..2"):
         model.sample(2, seed=0, labels=3)
-    with pytest.raises(ConfigError, match="not conditional"):
+    with pytest.raises(CapabilityError, match="conditional.: labels do not apply"):
         audio().log_prob(torch.zeros(1, 4), labels=1)
 
 

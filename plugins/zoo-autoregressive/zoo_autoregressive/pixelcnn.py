@@ -402,7 +402,7 @@ class PixelCNN(Generator):
             return
         classes = self.config.num_classes
         if classes is None:
-            raise ConfigError(f"{self.name} is unconditional: labels do not apply")
+            raise self.capability_error("conditional", "labels do not apply")
         if isinstance(labels, torch.Tensor):
             labels = labels.tolist() if labels.dim() else int(labels)
         if isinstance(labels, bool) or not isinstance(labels, int | list | tuple):

@@ -178,7 +178,7 @@ class WaveNet(Generator):
         classes = self.config.num_classes
         if classes is None:
             if labels is not None:
-                raise ConfigError(f"{self.name} is not conditional: labels must be None")
+                raise self.capability_error("conditional", "labels do not apply")
             return None
         if labels is None:
             if noise is None:

@@ -15,7 +15,12 @@ from zoo_diffusion.ddpm import DDPM, _discretized_gaussian_nll, _normal_kl
 from zoo_diffusion.trainer import DDPMTrainer, DDPMTrainerConfig
 
 import zoo_core
-from zoo_core.errors import ConfigError, UnknownOptionError, WeightsUnavailableError
+from zoo_core.errors import (
+    CapabilityError,
+    ConfigError,
+    UnknownOptionError,
+    WeightsUnavailableError,
+)
 from zoo_core.generator import Generator
 from zoo_core.plugin_manager import reset_plugins
 from zoo_core.seeding import Noise
@@ -130,8 +135,8 @@ def test_guidance_scale_one_is_the_conditional_model_and_null_is_unconditional()
         (False, {"steps": 101}, ConfigError, "exceeds the 100 training timesteps"),
         (False, {"eta": -0.5}, ConfigError, "eta"),
         (False, {"sampler": "dpm-solver++", "eta": 0.5}, ConfigError, "eta applies to"),
-        (False, {"guidance_scale": 2.0}, ConfigError, "unconditional"),
-        (False, {"labels": [0, 1]}, ConfigError, "unconditional"),
+        (False, {"guidance_scale": 2.0}, CapabilityError, "guidance_scale does not apply"),
+        (False, {"labels": [0, 1]}, CapabilityError, "labels do not apply"),
         (True, {"labels": [0]}, ConfigError, "1 entries for 2 samples"),
         (True, {"labels": [0, 3]}, ConfigError, "out of range"),
         (False, {"x_T": torch.zeros(2, 1, 4, 4)}, ConfigError, "x_T has shape"),

@@ -121,10 +121,10 @@ class DDPM(Generator):
     def check_call(self, n: int, options: DDPMSampleOptions) -> None:
         conditional = self.config.num_classes is not None
         if options.guidance_scale is not None and not conditional:
-            raise ConfigError(f"{self.name} is unconditional: guidance_scale does not apply")
+            raise self.capability_error("conditional", "guidance_scale does not apply")
         if options.labels is not None:
             if not conditional:
-                raise ConfigError(f"{self.name} is unconditional: labels do not apply")
+                raise self.capability_error("conditional", "labels do not apply")
             labels = [options.labels] * n if isinstance(options.labels, int) else options.labels
             if len(labels) != n:
                 raise ConfigError(f"labels has {len(labels)} entries for {n} samples")

@@ -11,7 +11,7 @@ from zoo_gan.cgan import CGAN, CGANDiscriminatorConfig, ProjectionDiscriminator
 from zoo_gan.dcgan import DCGAN, DCGANDiscriminator, DCGANDiscriminatorConfig
 from zoo_gan.mlp_gan import MLPGAN, Maxout, MLPDiscriminator, MLPDiscriminatorConfig
 
-from zoo_core.errors import ConfigError, UnknownOptionError
+from zoo_core.errors import CapabilityError, ConfigError, UnknownOptionError
 from zoo_core.generator import Generator
 from zoo_core.interpolation import slerp
 from zoo_core.seeding import Noise
@@ -114,7 +114,6 @@ def test_cgan_without_labels_draws_classes_uniformly_from_the_seed():
 @pytest.mark.parametrize(
     ("name", "options", "message"),
     [
-        ("dcgan", {"labels": [1, 2]}, "unconditional: labels do not apply"),
         ("cgan", {"labels": [1, 2, 3]}, "labels has 3 entries for 2 samples"),
         ("cgan", {"labels": [0, 10]}, r"labels \[10\] out of range: classes are 0..9"),
         ("cgan", {"labels": -1}, r"labels \[-1\] out of range"),
@@ -188,12 +187,19 @@ def test_linear_interpolation_is_the_midpoint_latent():
     [
         ({"steps": 1}, "steps must be an integer of at least 2"),
         ({"steps": 3, "method": "cubic"}, "method must be 'slerp' or 'linear'"),
-        ({"steps": 3, "labels": 2}, "unconditional: labels do not apply"),
     ],
 )
 def test_bad_interpolation_is_a_config_error(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         build("dcgan").interpolate(0, 1, **kwargs)
+
+
+def test_labels_on_an_unconditional_model_is_a_capability_error():
+    model = build("dcgan")
+    with pytest.raises(CapabilityError, match="'conditional': labels do not apply"):
+        model.sample(2, seed=0, labels=[1, 2])
+    with pytest.raises(CapabilityError, match="'conditional': labels do not apply"):
+        model.interpolate(0, 1, steps=3, labels=2)
 
 
 def test_interpolation_end_point_of_the_wrong_shape():

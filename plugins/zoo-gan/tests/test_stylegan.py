@@ -24,7 +24,7 @@ from zoo_gan.stylegan import (
 )
 from zoo_gan.trainer import StyleGANTrainer
 
-from zoo_core.errors import ConfigError
+from zoo_core.errors import CapabilityError, ConfigError
 from zoo_core.generator import Generator
 from zoo_core.seeding import Noise
 from zoo_core.training import load_recipe, train
@@ -207,7 +207,7 @@ def test_the_conditional_instance_declares_it():
     plain, conditional = build(), build(num_classes=3)
     assert "conditional" not in plain.capabilities and "conditional" not in StyleGAN.capabilities
     assert conditional.capabilities == {"sample", "interpolate", "conditional"}
-    with pytest.raises(ConfigError, match="unconditional"):
+    with pytest.raises(CapabilityError, match="conditional.: labels do not apply"):
         plain.sample(2, seed=0, labels=[0, 1])
     with pytest.raises(ConfigError, match="out of range"):
         conditional.sample(2, seed=0, labels=[0, 3])

@@ -125,7 +125,7 @@ class GAN(Generator):
         if labels is None:
             return
         if classes is None:
-            raise ConfigError(f"{self.name} is unconditional: labels do not apply")
+            raise self.capability_error("conditional", "labels do not apply")
         values = [labels] if isinstance(labels, int) else labels
         if not isinstance(labels, int) and len(values) != n:
             raise ConfigError(f"labels has {len(values)} entries for {n} samples; give {n}")

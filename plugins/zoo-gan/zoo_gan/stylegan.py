@@ -387,7 +387,7 @@ class StyleGAN(GAN):
         if labels is None and self.num_classes is not None:
             raise ConfigError(f"{self.name} is class-conditional: pass labels")
         if labels is not None and self.num_classes is None:
-            raise ConfigError(f"{self.name} is unconditional: labels do not apply")
+            raise self.capability_error("conditional", "labels do not apply")
         w = self.mapping(z, labels)  # (B, w_dim)
         if update_w_avg:
             with torch.no_grad():
