@@ -1,9 +1,9 @@
-"""Shared test fixtures of the core's tests."""
+"""Shared test fixtures of the core's tests (``no_network`` and ``hub_cache`` come from the
+zoo's pytest plugin, ``zoo_core.testing``)."""
 
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
 
@@ -19,26 +19,3 @@ def fresh_plugins(monkeypatch):
     reset_plugins()
     yield
     reset_plugins()
-
-
-class NetworkCalls:
-    """Counts attempted network connections (each is refused)."""
-
-    def __init__(self):
-        self.attempts: list[object] = []
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    """Block every socket connection and DNS lookup; yields the record of attempts."""
-    calls = NetworkCalls()
-
-    def refuse(*args, **kwargs):
-        calls.attempts.append(args[1:] if len(args) > 1 else args)
-        raise OSError("network blocked by the test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    return calls

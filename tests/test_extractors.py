@@ -13,7 +13,6 @@ from types import SimpleNamespace
 import huggingface_hub.constants
 import pytest
 import torch
-from test_weights_sources import build_hub_cache
 
 from zoo_core.errors import (
     ChecksumMismatchError,
@@ -27,6 +26,7 @@ from zoo_core.evaluation.extractors import inception as inception_module
 from zoo_core.evaluation.extractors.base import preprocess
 from zoo_core.evaluation.extractors.inception import FID_WEIGHTS_FILE, load_inception_fid
 from zoo_core.evaluation.extractors.timm_extractor import load_timm_extractor
+from zoo_core.testing import build_hub_cache
 
 COMMIT = "89abcdef0123456789abcdef0123456789abcdef"
 

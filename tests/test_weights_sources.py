@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,6 +22,7 @@ from zoo_core.errors import (
     WeightsUnavailableError,
 )
 from zoo_core.registry import model_card
+from zoo_core.testing import build_hub_cache
 from zoo_core.weights import formats, sources
 
 REPO = "org/name"
@@ -44,22 +44,6 @@ def written_model(directory: Path) -> tuple[GaussianMixture, dict[str, bytes]]:
         model.log_scales.copy_(torch.tensor([[-1.0, -2.0], [0.5, -0.25], [-3.0, 1.0]]))
     model.save_pretrained(directory)
     return model, {name: (directory / name).read_bytes() for name in FILES}
-
-
-def build_hub_cache(cache: Path, repo: str, commit: str, files: dict[str, bytes]) -> Path:
-    """huggingface_hub's real cache layout: blobs by sha256, a snapshot of relative symlinks
-    to them, and ``refs/main`` naming the commit. Returns the snapshot folder."""
-    root = cache / f"models--{repo.replace('/', '--')}"
-    snapshot = root / "snapshots" / commit
-    (root / "blobs").mkdir(parents=True, exist_ok=True)
-    snapshot.mkdir(parents=True, exist_ok=True)
-    (root / "refs").mkdir(exist_ok=True)
-    for name, data in files.items():
-        blob = root / "blobs" / sha256(data)
-        blob.write_bytes(data)
-        os.symlink(os.path.relpath(blob, snapshot), snapshot / name)
-    (root / "refs" / "main").write_text(commit)
-    return snapshot
 
 
 def register(monkeypatch, path: Path, cards: dict[str, dict]) -> None:

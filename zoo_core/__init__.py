@@ -24,6 +24,7 @@ _LAZY = {
     "download": "zoo_core.loading",
     "architectures": "zoo_core.loading",
     "Generator": "zoo_core.generator",
+    "Example": "zoo_core.generator",
     "Trainer": "zoo_core.trainer",
     "Evaluator": "zoo_core.evaluator",
     "Noise": "zoo_core.seeding",
@@ -34,7 +35,7 @@ _LAZY = {
 if TYPE_CHECKING:
     from zoo_core.card import ModelCard
     from zoo_core.evaluator import Evaluator
-    from zoo_core.generator import Generator
+    from zoo_core.generator import Example, Generator
     from zoo_core.loading import architectures, download, load
     from zoo_core.outputs import save_samples
     from zoo_core.plugin_manager import plugins
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Evaluator",
+    "Example",
     "Generator",
     "ModelCard",
     "Noise",

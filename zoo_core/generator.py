@@ -6,6 +6,7 @@ import json
 import math
 import operator
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
@@ -29,6 +30,31 @@ _METHOD_CAPABILITIES = ("log_prob", "encode", "decode", "inpaint", "interpolate"
 MODALITIES = frozenset({"image", "audio", "sequence", "points", "text"})
 CARD_FILE = "README.md"
 TRAINING_FILE = "training.json"
+
+
+@dataclass(frozen=True)
+class Example:
+    """A small instance of an architecture, for the conformance kit (``zoo_core.testing``)
+    and for a plugin's own tests: it must build, sample and take a training step in about
+    a second on one CPU core.
+
+    Attributes:
+        config: a small configuration (validated as the architecture's ``Config``).
+        sample_options: keyword arguments that keep ``sample`` cheap (e.g. ``{"steps": 4}``).
+        dataset: a dataset the config trains on (its first examples are the kit's fixed
+            batch); ``None``: the model's own samples are the batch.
+        split: the split of ``dataset``.
+        trainer: options of the architecture's trainer (a recipe's ``trainer:``) that fit
+            the small config.
+        lr: the Adam learning rate of the kit's training-step check.
+    """
+
+    config: dict[str, Any]
+    sample_options: dict[str, Any] = field(default_factory=dict)
+    dataset: str | None = None
+    split: str = "train"
+    trainer: dict[str, Any] = field(default_factory=dict)
+    lr: float = 1e-3
 
 
 class NoSampleOptions(BaseModel):
@@ -55,6 +81,8 @@ class Generator(nn.Module, ABC):
         unsupported: capability -> why the model does not have it, for the
             ``CapabilityError`` a call raises (optional; e.g. ``{"sample": "..."}``).
         modality: the canonical sample form, one of ``MODALITIES``.
+        example: a small :class:`Example` instance of the architecture, which the
+            conformance kit (``pytest --zoo-conformance=DIST``) builds and checks.
     """
 
     architecture: ClassVar[str]
@@ -65,6 +93,7 @@ class Generator(nn.Module, ABC):
     modality: ClassVar[str]
     default_batch_size: ClassVar[int] = 256
     sample_rate: ClassVar[int | None] = None  # audio only
+    example: ClassVar[Example | None] = None
 
     def __init__(self, config: BaseModel):
         super().__init__()

@@ -17,7 +17,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from zoo_core.generator import Generator, NoSampleOptions
+from zoo_core.generator import Example, Generator, NoSampleOptions
 from zoo_core.seeding import Noise
 
 
@@ -37,6 +37,7 @@ class GaussianMixture(Generator):
     """
 
     architecture: ClassVar[str] = "gmm"
+    example: ClassVar[Example] = Example(config={"components": 3, "dim": 2}, dataset="ring8")
     Config: ClassVar[type[BaseModel]] = GaussianMixtureConfig
     SampleOptions: ClassVar[type[BaseModel]] = NoSampleOptions
     capabilities: ClassVar[frozenset[str]] = frozenset({"sample", "log_prob"})

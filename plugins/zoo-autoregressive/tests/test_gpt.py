@@ -12,16 +12,13 @@ with placeholder tokens up to the model's size and ``<|endoftext|>`` last, as in
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
 import re
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-import huggingface_hub.constants
 import pytest
 import torch
 import torch.nn.functional as F
@@ -84,32 +81,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-@pytest.fixture
-def hub_cache(tmp_path, monkeypatch):
-    """``build(repo, commit, files)``: huggingface_hub's cache layout under a fresh
-    ``ZOO_HUB_CACHE`` (the fixture of plugins/zoo-vae/tests/conftest.py)."""
-    cache = tmp_path / "hub"
-    monkeypatch.setenv("ZOO_HUB_CACHE", str(cache))
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
-    agent = sys.modules.get("huggingface_hub.utils._detect_agent")
-    if agent is not None:
-        monkeypatch.setattr(agent, "_registry", None, raising=False)
-
-    def build(repo: str, commit: str, files: dict[str, bytes]) -> Path:
-        root = cache / f"models--{repo.replace('/', '--')}"
-        snapshot = root / "snapshots" / commit
-        for folder in (root / "blobs", snapshot, root / "refs"):
-            folder.mkdir(parents=True, exist_ok=True)
-        for name, data in files.items():
-            blob = root / "blobs" / hashlib.sha256(data).hexdigest()
-            blob.write_bytes(data)
-            os.symlink(os.path.relpath(blob, snapshot), snapshot / name)
-        (root / "refs" / "main").write_text(commit)
-        return snapshot
-
-    return build
 
 
 # ----------------------------------------------------------------------- reference models

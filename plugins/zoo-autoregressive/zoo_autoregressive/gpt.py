@@ -52,7 +52,7 @@ from zoo_autoregressive.tokenizer import (
     tokenizer_json_config,
 )
 from zoo_core.errors import ConfigError
-from zoo_core.generator import Generator
+from zoo_core.generator import Example, Generator
 from zoo_core.seeding import Noise, resolve_seed
 from zoo_core.trainer import Trainer
 
@@ -314,6 +314,13 @@ class GPT(Generator):
     """
 
     architecture: ClassVar[str] = "gpt"
+    example: ClassVar[Example] = Example(
+        config={"vocab_size": 257, "n_positions": 32, "n_embd": 16, "n_layer": 1, "n_head": 2,
+                "bos_token_id": 256, "eos_token_id": 256,
+                "tokenizer": {"kind": "char", "characters": "".join(map(chr, range(256)))}},
+        sample_options={"max_new_tokens": 16},
+        dataset="fortunes",
+    )  # fmt: skip
     Config: ClassVar[type[BaseModel]] = GPTConfig
     SampleOptions: ClassVar[type[BaseModel]] = GPTSampleOptions
     capabilities: ClassVar[frozenset[str]] = frozenset({"sample", "log_prob"})

@@ -55,7 +55,7 @@ from zoo_autoregressive.discretized import (
     to_values,
 )
 from zoo_core.errors import ConfigError
-from zoo_core.generator import Generator
+from zoo_core.generator import Example, Generator
 from zoo_core.seeding import Noise
 from zoo_core.trainer import Trainer
 
@@ -279,6 +279,10 @@ class PixelCNN(Generator):
     """
 
     architecture: ClassVar[str] = "pixelcnn"
+    example: ClassVar[Example] = Example(
+        config={"image_size": 8, "width": 8, "layers": 2, "head_width": 16, "mixtures": 2},
+        dataset="digits",
+    )
     Config: ClassVar[type[BaseModel]] = PixelCNNConfig
     SampleOptions: ClassVar[type[BaseModel]] = PixelCNNSampleOptions
     capabilities: ClassVar[frozenset[str]] = frozenset({"sample", "log_prob", "inpaint"})

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from zoo_core.errors import ConfigError
-from zoo_core.generator import Generator
+from zoo_core.generator import Example, Generator
 from zoo_core.seeding import Noise
 from zoo_core.trainer import Trainer
 
@@ -73,6 +73,11 @@ class WaveNet(Generator):
     """
 
     architecture: ClassVar[str] = "wavenet"
+    example: ClassVar[Example] = Example(
+        config={"layers": 3, "stacks": 1, "residual_channels": 8, "gate_channels": 8,
+                "skip_channels": 16, "length": 24},
+        trainer={"window": 16, "stride": 4},
+    )  # fmt: skip
     Config: ClassVar[type[BaseModel]] = WaveNetConfig
     SampleOptions: ClassVar[type[BaseModel]] = WaveNetSampleOptions
     capabilities: ClassVar[frozenset[str]] = frozenset({"sample", "log_prob"})
@@ -270,6 +275,11 @@ class WaveNetSeries(WaveNet):
     """
 
     architecture: ClassVar[str] = "wavenet-series"
+    example: ClassVar[Example] = Example(
+        config={"layers": 3, "stacks": 1, "residual_channels": 8, "gate_channels": 8,
+                "skip_channels": 16, "length": 24},
+        dataset="sunspots",
+    )  # fmt: skip
     modality: ClassVar[str] = "sequence"
     default_batch_size: ClassVar[int] = 64
 

@@ -20,7 +20,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from zoo_core.errors import ConfigError
-from zoo_core.generator import Generator
+from zoo_core.generator import Example, Generator
 from zoo_core.seeding import Noise
 from zoo_diffusion.samplers import SAMPLERS, sampler_class
 from zoo_diffusion.schedule import NoiseSchedule, ScheduleConfig, schedule_config_from_diffusers
@@ -95,14 +95,30 @@ class DDPM(Generator):
     """
 
     architecture: ClassVar[str] = "ddpm-unet"
+    example: ClassVar[Example] = Example(
+        config={
+            "unet": {
+                "sample_size": 8, "in_channels": 1, "out_channels": 1,
+                "block_out_channels": [16, 32],
+                "down_block_types": ["DownBlock2D", "AttnDownBlock2D"],
+                "up_block_types": ["AttnUpBlock2D", "UpBlock2D"], "layers_per_block": 1,
+                "norm_num_groups": 8, "attention_head_dim": 8,
+            },
+            "schedule": {"num_train_timesteps": 100, "beta_start": 0.001, "beta_end": 0.05},
+        },
+        sample_options={"sampler": "ddim", "steps": 4},
+        dataset="digits",
+    )  # fmt: skip
     Config: ClassVar[type[BaseModel]] = DDPMConfig
     SampleOptions: ClassVar[type[BaseModel]] = DDPMSampleOptions
-    capabilities: ClassVar[frozenset[str]] = frozenset({"sample", "conditional", "log_prob"})
+    capabilities: ClassVar[frozenset[str]] = frozenset({"sample", "log_prob"})
     modality: ClassVar[str] = "image"
     default_batch_size: ClassVar[int] = 64
 
     def __init__(self, config: DDPMConfig):
         super().__init__(config)
+        if config.num_classes is not None:  # an instance built with classes declares it
+            self.capabilities = type(self).capabilities | {"conditional"}
         self.unet = UNet2D(config.unet)
         self.schedule = NoiseSchedule(config.schedule)
 

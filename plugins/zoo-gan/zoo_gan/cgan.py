@@ -24,6 +24,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from zoo_core.generator import Example
 from zoo_core.seeding import Noise
 from zoo_gan.base import GAN, ImageSize, start_size
 from zoo_gan.dcgan import DCGANDiscriminatorConfig, apply_spectral_norm, init_weights
@@ -75,6 +76,10 @@ class CGAN(GAN):
     ``(n, channels, image_size, image_size)`` in [0, 1] of the given classes."""
 
     architecture: ClassVar[str] = "cgan"
+    example: ClassVar[Example] = Example(
+        config={"image_size": 28, "z_dim": 16, "width": 8, "num_classes": 10},
+        dataset="fashion-mnist",
+    )
     Config: ClassVar[type[BaseModel]] = CGANConfig
     modality: ClassVar[str] = "image"
     capabilities: ClassVar[frozenset[str]] = frozenset({"sample", "conditional", "interpolate"})

@@ -23,6 +23,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from zoo_core.generator import Example
 from zoo_core.seeding import Noise
 from zoo_gan.base import GAN, ImageSize, start_size
 
@@ -85,6 +86,9 @@ class DCGAN(GAN):
     in [0, 1]."""
 
     architecture: ClassVar[str] = "dcgan"
+    example: ClassVar[Example] = Example(
+        config={"image_size": 28, "z_dim": 16, "width": 8}, dataset="fashion-mnist"
+    )
     Config: ClassVar[type[BaseModel]] = DCGANConfig
     modality: ClassVar[str] = "image"
 

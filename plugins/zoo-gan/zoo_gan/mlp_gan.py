@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from zoo_core.errors import ConfigError
+from zoo_core.generator import Example
 from zoo_core.seeding import Noise
 from zoo_gan.base import GAN
 
@@ -80,6 +81,7 @@ class MLPGAN(GAN):
     """The PacGAN 2-D generator: ``sample`` gives points ``(n, data_dim)``."""
 
     architecture: ClassVar[str] = "mlp-gan"
+    example: ClassVar[Example] = Example(config={"hidden": 32, "layers": 2}, dataset="ring8")
     Config: ClassVar[type[BaseModel]] = MLPGANConfig
     modality: ClassVar[str] = "points"
     default_batch_size: ClassVar[int] = 2500

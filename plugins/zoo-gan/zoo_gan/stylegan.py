@@ -57,6 +57,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from zoo_core.errors import ConfigError
+from zoo_core.generator import Example
 from zoo_core.seeding import Noise
 from zoo_gan.base import GAN, LATENT_STREAM, GANSampleOptions, ImageSize, _inference, start_size
 
@@ -358,6 +359,10 @@ class StyleGAN(GAN):
     """
 
     architecture: ClassVar[str] = "stylegan"
+    example: ClassVar[Example] = Example(
+        config={"image_size": 16, "z_dim": 8, "w_dim": 8, "mapping_layers": 2, "width": 4,
+                "channel_max": 16},
+    )  # fmt: skip
     Config: ClassVar[type[BaseModel]] = StyleGANConfig
     modality: ClassVar[str] = "image"
     capabilities: ClassVar[frozenset[str]] = frozenset({"sample", "interpolate"})

@@ -48,7 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from torch import nn
 
 from zoo_core.errors import ConfigError
-from zoo_core.generator import Generator
+from zoo_core.generator import Example, Generator
 from zoo_core.seeding import Noise, resolve_seed
 from zoo_core.weights.renaming import current_diffusers_name, rename_state_dict
 
@@ -386,6 +386,13 @@ class AutoencoderKL(Generator):
     """
 
     architecture: ClassVar[str] = "autoencoder-kl"
+    example: ClassVar[Example] = Example(
+        config={"in_channels": 1, "out_channels": 1, "block_out_channels": [8, 16],
+                "down_block_types": ["DownEncoderBlock2D"] * 2,
+                "up_block_types": ["UpDecoderBlock2D"] * 2, "layers_per_block": 1,
+                "latent_channels": 2, "norm_num_groups": 4, "sample_size": 8},
+        dataset="digits",
+    )  # fmt: skip
     Config: ClassVar[type[BaseModel]] = AutoencoderKLConfig
     modality: ClassVar[str] = "image"
     capabilities: ClassVar[frozenset[str]] = frozenset({"encode", "decode"})

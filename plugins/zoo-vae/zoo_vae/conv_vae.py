@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
 from zoo_core.errors import ConfigError
+from zoo_core.generator import Example
 from zoo_core.seeding import Noise
 from zoo_vae.base import ImageVAE, VAESampleOptions, _eval, _mean_fill
 from zoo_vae.likelihood import Likelihood
@@ -72,6 +73,11 @@ class ConvVAE(ImageVAE):
     """
 
     architecture: ClassVar[str] = "conv-vae"
+    example: ClassVar[Example] = Example(
+        config={"image_size": 8, "latent_dim": 4, "width": 4, "hidden": [16]},
+        sample_options={},
+        dataset="digits",
+    )
     Config: ClassVar[type[BaseModel]] = ConvVAEConfig
     SampleOptions: ClassVar[type[BaseModel]] = VAESampleOptions
     capabilities: ClassVar[frozenset[str]] = frozenset(

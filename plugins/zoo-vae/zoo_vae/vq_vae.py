@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
 from zoo_core.errors import ConfigError
+from zoo_core.generator import Example
 from zoo_core.seeding import Noise
 from zoo_vae.base import ImageVAE, VAESampleOptions, _eval
 from zoo_vae.likelihood import Likelihood
@@ -74,6 +75,11 @@ class VQVAE(ImageVAE):
     """
 
     architecture: ClassVar[str] = "vq-vae"
+    example: ClassVar[Example] = Example(
+        config={"image_size": 8, "width": 8, "res_blocks": 1, "downsample": 1, "codebook_size": 6,
+                "code_dim": 3, "prior_width": 16, "prior_layers": 1, "prior_heads": 2},
+        dataset="digits",
+    )  # fmt: skip
     Config: ClassVar[type[BaseModel]] = VQVAEConfig
     SampleOptions: ClassVar[type[BaseModel]] = VAESampleOptions
     capabilities: ClassVar[frozenset[str]] = frozenset(
