@@ -352,6 +352,30 @@ def _has_cuda() -> bool:
     return torch.cuda.is_available()
 
 
+@cli.command("new-plugin")
+@click.argument("name")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Folder that receives the plugin's folder zoo-NAME.",
+)
+@click.option(
+    "--no-checkpoint",
+    is_flag=True,
+    help="Skip training the tiny bundled checkpoint (scripts/make_checkpoint.py).",
+)
+def new_plugin_command(name: str, out: Path, no_checkpoint: bool):
+    """Scaffold the plugin distribution zoo-NAME: pyproject with the zoo entry point,
+    plugin.py, one architecture, its trainer, a card with a bundled checkpoint, tests that run
+    the conformance kit, and a README."""
+    from zoo_core.scaffold import new_plugin
+
+    folder = new_plugin(name, out, checkpoint=not no_checkpoint)
+    click.echo(f"wrote {folder}; next: pip install -e '{folder}[test]' && pytest {folder}")
+
+
 @cli.command("protocols")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def protocols_command(as_json: bool):
