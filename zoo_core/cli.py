@@ -352,6 +352,38 @@ def _has_cuda() -> bool:
     return torch.cuda.is_available()
 
 
+@cli.command("push")
+@click.argument("model_id")
+@click.option("--repo", required=True, help="Hub repository ORG/NAME (created if missing).")
+@click.option("--weights", type=click.Path(path_type=Path),
+              help="Upload these local weights (file or folder) instead of the card's.")
+@click.option("--private", is_flag=True, help="Create the repository private.")
+@click.option("--revision", help="Branch to commit to (default: the repository's default).")
+@click.option("--message", help="Commit message.")
+@click.option("--dry-run", "dry_run", type=click.Path(file_okay=False, path_type=Path),
+              help="Write the folder that would be uploaded into this directory; upload nothing.")
+def push_command(model_id, repo, weights, private, revision, message, dry_run):
+    """Upload MODEL_ID to the Hugging Face Hub as a save_pretrained folder with its model card,
+    and print the registry card that loads it back (pinned to the new commit)."""
+    import yaml
+
+    from zoo_core.publish import check_repo, push, stage
+
+    check_repo(repo)
+    if dry_run is not None:
+        if dry_run.exists() and any(dry_run.iterdir()):
+            raise ConfigError(f"--dry-run folder {dry_run} is not empty; give a new folder")
+        folder = stage(model_id, dry_run, weights=weights)
+        files = ", ".join(sorted(p.name for p in folder.iterdir()))
+        click.echo(f"wrote {folder} ({files}); nothing uploaded")
+        return
+    card = push(model_id, repo, weights=weights, private=private, revision=revision,
+                message=message)  # fmt: skip
+    click.echo(f"uploaded {model_id} to https://huggingface.co/{repo}")
+    click.echo("registry card for these weights:\n")
+    click.echo(yaml.safe_dump({model_id: card}, sort_keys=False).rstrip())
+
+
 @cli.command("new-plugin")
 @click.argument("name")
 @click.option(
