@@ -2,15 +2,21 @@
 
 Each public surface is read from the code itself (hook specs, click commands, error
 classes, settings fields, model card fields) and looked up in its page, so a new hook,
-option, error, setting or card field fails here until it is documented. The site is not
-built here (mkdocs is not a dependency); links and anchors are checked by reading the
-Markdown.
+option, error, setting or card field fails here until it is documented. Links and anchors
+are checked by reading the Markdown; the parts generated at build time (model tables, the
+CLI reference) by calling the site's hook module on the pages; and the whole site by
+``mkdocs build --strict`` (the ``docs`` extra; a missing mkdocs skips, which fails under
+CI=true).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
+import os
 import re
+import subprocess
+import sys
 import unicodedata
 from pathlib import Path
 
@@ -123,10 +129,11 @@ def normalize(code: str) -> str:
 
 
 # ----------------------------------------------------------------------- (1) hooks
+# Every function of zoo_core.hookspecs that pluggy's marker made a hook spec, whatever its name.
 HOOKSPECS = {
     name: function
     for name, function in inspect.getmembers(hookspecs, inspect.isfunction)
-    if name.startswith("zoo_") and function.__module__ == hookspecs.__name__
+    if hasattr(function, f"{hookspecs.PROJECT}_spec") and function.__module__ == hookspecs.__name__
 }
 _DOC_SIGNATURE = re.compile(r"^\s*def\s+(zoo_\w+)\s*(\(.*\))\s*->\s*(.+?)\s*:\s*$")
 
@@ -156,8 +163,9 @@ def documented_signatures() -> dict[str, list[str]]:
 
 def test_hookspecs_are_found():
     assert len(HOOKSPECS) >= 6, sorted(HOOKSPECS)
-    for name, function in HOOKSPECS.items():
-        assert hasattr(function, f"{hookspecs.PROJECT}_spec"), f"{name} is not a hook spec"
+    assert set(HOOKSPECS) == set(plugin_manager.hook_names()), (
+        "the hook specs of zoo_core.hookspecs and those the plugin manager knows differ"
+    )
 
 
 @pytest.mark.parametrize("name", sorted(HOOKSPECS))
@@ -400,3 +408,112 @@ def test_relative_links_resolve(name):
             assert anchor in anchors(linked.read_text(encoding="utf-8")), (
                 f"{name}: the link {target!r} names an anchor that {linked.name} lacks"
             )
+
+
+# ----------------------------------------------------------------------- (7) generated parts
+def docs_hooks():
+    """The module of mkdocs.yml's ``hooks:`` that generates the model tables and the CLI page."""
+    config = yaml.safe_load(MKDOCS.read_text(encoding="utf-8"))
+    (path,) = [ROOT / p for p in config.get("hooks", []) if Path(p).name == "zoo_docs.py"]
+    spec = importlib.util.spec_from_file_location("zoo_docs_hooks", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_MODELS_MARKER = re.compile(r"^\s*<!--\s*zoo:models\s+family=([\w.-]+)\s*-->\s*$", re.M)
+
+
+def model_table_pages() -> dict[str, list[str]]:
+    """Page -> the families whose model table it asks for."""
+    found = {}
+    for path in sorted(DOCS.rglob("*.md")):
+        families = _MODELS_MARKER.findall(path.read_text(encoding="utf-8"))
+        if families:
+            found[path.relative_to(DOCS).as_posix()] = families
+    return found
+
+
+def table_ids(markdown: str) -> set[str]:
+    """The model ids in the first cell of the Markdown's table rows."""
+    return {
+        m.group(1) for cells in table_cells(markdown) if (m := re.fullmatch(r"`(.+)`", cells[0]))
+    }
+
+
+def test_every_family_has_a_page_with_its_model_table():
+    import zoo_core as zoo
+
+    families = {zoo.model_card(m).family for m in zoo.list_models()}
+    tabled = {f for found in model_table_pages().values() for f in found}
+    missing = sorted(families - tabled)
+    assert not missing, (
+        f"no docs page holds the model table of the families {missing}: add "
+        "<!-- zoo:models family=NAME --> to the family's page"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(model_table_pages()))
+def test_model_tables_list_every_model_of_the_family(name):
+    import zoo_core as zoo
+
+    expanded = docs_hooks().expand(page(name))
+    assert "zoo:models" not in expanded, f"{name}: a marker was left in the page"
+    rows = table_ids(expanded)
+    for family in model_table_pages()[name]:
+        for model_id in zoo.list_models(family=family):
+            assert model_id in rows, f"{name}: the {family} table has no row for {model_id}"
+            card = zoo.model_card(model_id)
+            row = next(c for c in table_cells(expanded) if c[0] == f"`{model_id}`")
+            assert f"`{card.architecture}`" in row and f"`{card.dataset}`" in row, row
+            if isinstance(card.weights, BundledWeights):
+                assert "bundled" in row, row
+            elif isinstance(card.weights, HubWeights):
+                assert f"hub: [{card.weights.hub}]" in " ".join(row), row
+
+
+def test_model_table_fails_for_a_family_without_models():
+    with pytest.raises(ValueError, match="no model of family"):
+        docs_hooks().expand("<!-- zoo:models family=no-such-family -->")
+
+
+def test_unknown_docs_marker_fails():
+    with pytest.raises(ValueError, match="unknown docs marker"):
+        docs_hooks().expand("<!-- zoo:modles family=gan -->")
+
+
+def test_markers_in_code_blocks_are_left_alone():
+    text = "```\n<!-- zoo:models family=gan -->\n```\n"
+    assert docs_hooks().expand(text) == text
+
+
+def test_cli_reference_documents_every_command_and_option():
+    marked = [p for p in sorted(DOCS.rglob("*.md")) if "<!-- zoo:cli -->" in p.read_text("utf-8")]
+    assert marked, "no docs page holds the generated CLI reference (<!-- zoo:cli -->)"
+    expanded = docs_hooks().expand(marked[0].read_text(encoding="utf-8"))
+    for path, command in COMMANDS.items():
+        found = sections(expanded, f"`{path}`")
+        assert found, f"the generated CLI reference has no section for `{path}`"
+        for opt in long_options(command):
+            assert re.search(rf"{opt}(?![\w-])", found[0]), f"`{path}`: {opt} is missing"
+
+
+# ----------------------------------------------------------------------- (8) the site builds
+def test_site_builds_with_strict(tmp_path):
+    for module in ("mkdocs", "material", "mkdocstrings", "mkdocstrings_handlers.python"):
+        pytest.importorskip(module, reason="the docs extra is missing: pip install -e '.[docs]'")
+    site = tmp_path / "site"
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(MKDOCS),
+         "--site-dir", str(site)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},  # mkdocs-material's banner
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f"mkdocs build --strict failed:\n{output[-4000:]}"
+    assert not re.search(r"^WARNING", output, re.M), output[-4000:]
+    # The generated parts are in the built pages.
+    assert "dcgan-fashion" in (site / "gan" / "index.html").read_text(encoding="utf-8")
+    assert "--stop-after" in (site / "cli-reference" / "index.html").read_text(encoding="utf-8")
+    api = (site / "api-reference" / "index.html").read_text(encoding="utf-8")
+    assert "save_pretrained" in api and "zoo_weight_converters" in api
