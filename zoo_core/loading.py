@@ -93,8 +93,11 @@ def load(
     half-loaded is ever returned: any failure raises before the model is handed out.
 
     Raises:
-        UnknownModelError, PluginMissingError, PluginError, WeightsError (and subclasses),
-        ConfigError.
+        UnknownModelError: no card has that id (the error names the closest ids).
+        PluginMissingError: no installed plugin provides the card's architecture.
+        PluginError: the plugin that provides it failed to load.
+        WeightsError: weights missing, corrupt, unsafe or not matching (and its subclasses).
+        ConfigError: the card's config does not validate.
     """
     from zoo_core.card import HubWeights
     from zoo_core.devices import resolve_device, resolve_dtype

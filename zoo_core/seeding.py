@@ -157,7 +157,7 @@ class Noise:
         u = self.rand(*shape, step=step, stream=stream, dtype=torch.float64)
         return torch.clamp((u * high).to(torch.int64), max=high - 1)
 
-    def categorical(self, probs: torch.Tensor, *, step: int = 0, stream: int = 0):
+    def categorical(self, probs: torch.Tensor, *, step: int = 0, stream: int = 0) -> torch.Tensor:
         """One draw per row from ``probs`` ``(B, K)`` (rows sum to 1), by inverse CDF.
 
         Returns:

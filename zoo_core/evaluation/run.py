@@ -76,8 +76,11 @@ def evaluate_model(
     from non-finite samples are marked invalid and the record is ``failed`` with the count.
 
     Raises:
-        UnknownProtocolError, TooFewSamplesError, ConfigError (a modality mismatch, an
-        unknown metric), EvaluationTimeoutError, and whatever loading the model raises.
+        UnknownProtocolError: no protocol of that name.
+        TooFewSamplesError: ``n`` below the protocol's minimum without ``allow_small``.
+        ConfigError: a modality mismatch or an unknown metric.
+        EvaluationTimeoutError: the evaluation ran past its time limit.
+        ZooError: whatever loading the model raises.
     """
     protocol = resolve_protocol(protocol, n=n, allow_small=allow_small)
     if isinstance(model, str):

@@ -316,7 +316,10 @@ def train(
         progress: show a progress bar (rank 0).
 
     Raises:
-        RunExistsError, ConfigError, CheckpointError, TrainingDivergedError.
+        RunExistsError: ``out`` holds another run and ``resume`` is off.
+        ConfigError: the recipe does not fit the model, trainer or data.
+        CheckpointError: no usable checkpoint to resume from.
+        TrainingDivergedError: the loss or gradients stayed non-finite.
     """
     from zoo_core.training.distributed import Distributed
 
