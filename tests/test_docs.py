@@ -135,7 +135,7 @@ HOOKSPECS = {
     for name, function in inspect.getmembers(hookspecs, inspect.isfunction)
     if hasattr(function, f"{hookspecs.PROJECT}_spec") and function.__module__ == hookspecs.__name__
 }
-_DOC_SIGNATURE = re.compile(r"^\s*def\s+(zoo_\w+)\s*(\(.*\))\s*->\s*(.+?)\s*:\s*$")
+_DOC_SIGNATURE = re.compile(r"^\s*def\s+(zoo_\w+)\s*(\(.*\))\s*->\s*(.+?)\s*:\s*(?:\.\.\.)?\s*$")
 
 
 def spec_signature(name: str) -> str:
