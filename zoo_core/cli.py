@@ -355,13 +355,20 @@ def _has_cuda() -> bool:
 @cli.command("push")
 @click.argument("model_id")
 @click.option("--repo", required=True, help="Hub repository ORG/NAME (created if missing).")
-@click.option("--weights", type=click.Path(path_type=Path),
-              help="Upload these local weights (file or folder) instead of the card's.")
+@click.option(
+    "--weights",
+    type=click.Path(path_type=Path),
+    help="Upload these local weights (file or folder) instead of the card's.",
+)
 @click.option("--private", is_flag=True, help="Create the repository private.")
 @click.option("--revision", help="Branch to commit to (default: the repository's default).")
 @click.option("--message", help="Commit message.")
-@click.option("--dry-run", "dry_run", type=click.Path(file_okay=False, path_type=Path),
-              help="Write the folder that would be uploaded into this directory; upload nothing.")
+@click.option(
+    "--dry-run",
+    "dry_run",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write the folder that would be uploaded into this directory; upload nothing.",
+)
 def push_command(model_id, repo, weights, private, revision, message, dry_run):
     """Upload MODEL_ID to the Hugging Face Hub as a save_pretrained folder with its model card,
     and print the registry card that loads it back (pinned to the new commit)."""
