@@ -339,7 +339,7 @@ def test_inpainting_checks_its_mask():
         model.inpaint(x, torch.stack([top, torch.zeros(6, 6, dtype=torch.bool)])[:, None])
     with pytest.raises(ConfigError, match="raster order"):
         model.inpaint(x, ~top)  # the bottom half observed: not a prefix
-    with pytest.raises(ConfigError, match="unconditional"):
+    with pytest.raises(CapabilityError, match="labels do not apply"):
         model.inpaint(x, top, labels=1)
 
 
