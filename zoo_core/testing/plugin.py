@@ -126,6 +126,22 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 # ----------------------------------------------------------------------------- fixtures
 @pytest.fixture
+def fresh_zoo(monkeypatch):
+    """Freshly loaded plugins and a clean ``ZOO_*`` (and ``HF_HUB_OFFLINE``) environment for
+    the test, and again after it (use it autouse in a conftest: ``usefixtures``)."""
+    import os
+
+    from zoo_core.plugin_manager import reset_plugins
+
+    for name in list(os.environ):
+        if name.startswith("ZOO_") or name == "HF_HUB_OFFLINE":
+            monkeypatch.delenv(name)
+    reset_plugins()
+    yield
+    reset_plugins()
+
+
+@pytest.fixture
 def no_network(monkeypatch) -> NetworkAttempts:
     """Refuse every socket connection and DNS lookup; yields the attempts (a list, also
     reachable as ``.attempts``)."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -40,7 +39,6 @@ from zoo_autoregressive.tokenizer import tokenizer_json_config
 import zoo_core
 from zoo_core.errors import ConfigError, StateDictMismatchError, UnknownOptionError
 from zoo_core.generator import Generator
-from zoo_core.plugin_manager import reset_plugins
 from zoo_core.seeding import Noise
 
 MODEL_ID = "gpt2"
@@ -64,14 +62,9 @@ SMALL = {"n_positions": 64, "n_embd": 64, "n_layer": 3, "n_head": 4}  # a 320-to
 
 
 @pytest.fixture(autouse=True)
-def fresh_plugins(monkeypatch):
-    """Each test starts with freshly loaded plugins and a clean ZOO_* environment."""
-    for name in list(os.environ):
-        if name.startswith("ZOO_") or name == "HF_HUB_OFFLINE":
-            monkeypatch.delenv(name)
-    reset_plugins()
-    yield
-    reset_plugins()
+def fresh_plugins(fresh_zoo):
+    """Each test starts with freshly loaded plugins and a clean ZOO_* environment (the
+    kit's ``fresh_zoo``)."""
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 
 import pytest
 import torch
@@ -24,7 +23,6 @@ from zoo_vae.autoencoder_kl import (
 
 import zoo_core
 from zoo_core.errors import CapabilityError, ConfigError, StateDictMismatchError
-from zoo_core.plugin_manager import reset_plugins
 from zoo_core.seeding import Noise
 
 MODEL_ID = "sd-vae-ft-mse"
@@ -60,14 +58,9 @@ SMALL = {
 
 
 @pytest.fixture(autouse=True)
-def fresh_plugins(monkeypatch):
-    """Each test starts with freshly loaded plugins and a clean ZOO_* environment."""
-    for name in list(os.environ):
-        if name.startswith("ZOO_") or name == "HF_HUB_OFFLINE":
-            monkeypatch.delenv(name)
-    reset_plugins()
-    yield
-    reset_plugins()
+def fresh_plugins(fresh_zoo):
+    """Each test starts with freshly loaded plugins and a clean ZOO_* environment (the
+    kit's ``fresh_zoo``)."""
 
 
 @pytest.fixture(autouse=True, scope="module")
