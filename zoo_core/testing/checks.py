@@ -376,13 +376,17 @@ def check_weights_offline(model_id: str) -> None:
     """Offline (sockets blocked, ``ZOO_NETWORK=never``), bundled weights (or weights already
     in the Hugging Face cache) load and sample; hub weights missing from the cache fail with
     WeightsUnavailableError naming how to get them, without a connection attempt."""
+    import pytest
+
     import zoo_core
     from zoo_core.card import BundledWeights
     from zoo_core.errors import WeightsUnavailableError
+    from zoo_core.testing import block_network
 
     card = zoo_core.model_card(model_id)
-    attempts: list = []
-    with _sockets_blocked(attempts), _network_policy("never"):
+    with pytest.MonkeyPatch.context() as patch:
+        attempts = block_network(patch)
+        patch.setenv("ZOO_NETWORK", "never")  # as a user offline sets it
         try:
             model = zoo_core.load(model_id)
         except WeightsUnavailableError as exc:
@@ -396,65 +400,9 @@ def check_weights_offline(model_id: str) -> None:
     if attempts:
         raise ConformanceError("weights offline", f"{model_id} tried to connect: {attempts[0]}")
     if model is not None and "sample" in model.capabilities:
-        options = getattr(type(model).example, "sample_options", {}) if type(model).example else {}
+        example = type(model).example
+        options = example.sample_options if example is not None else {}
         _check_form(model, model.sample(2, seed=0, **options), 2)
-
-
-class _network_policy:
-    """The zoo's network policy (``ZOO_NETWORK``) set for the block, as a user offline sets
-    it; the kit writes the variable, the settings module alone reads it."""
-
-    def __init__(self, policy: str):
-        self.policy = policy
-
-    def __enter__(self):
-        import os
-
-        self.saved = os.environ.get("ZOO_NETWORK")
-        os.environ["ZOO_NETWORK"] = self.policy
-        return self
-
-    def __exit__(self, *exc):
-        import os
-
-        if self.saved is None:
-            os.environ.pop("ZOO_NETWORK", None)
-        else:
-            os.environ["ZOO_NETWORK"] = self.saved
-        return False
-
-
-class _sockets_blocked:
-    """Refuse every socket connection and DNS lookup inside the block, recording them."""
-
-    def __init__(self, attempts: list):
-        self.attempts = attempts
-
-    def __enter__(self):
-        import socket
-
-        self.saved = [
-            (owner, name, getattr(owner, name))
-            for owner, name in [
-                (socket.socket, "connect"),
-                (socket.socket, "connect_ex"),
-                (socket, "getaddrinfo"),
-                (socket, "create_connection"),
-            ]
-        ]
-
-        def refuse(*args, **kwargs):
-            self.attempts.append(args[1:] if len(args) > 1 else args)
-            raise OSError("network blocked by zoo_core.testing")
-
-        for owner, name, _ in self.saved:
-            setattr(owner, name, refuse)
-        return self
-
-    def __exit__(self, *exc):
-        for owner, name, original in self.saved:
-            setattr(owner, name, original)
-        return False
 
 
 ARCHITECTURE_RULES = {
