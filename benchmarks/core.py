@@ -43,10 +43,24 @@ def in_process(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` knows."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     repeats = parser.parse_args().repeats
+    print(f"CPU: {cpu_name()}; python {sys.version.split()[0]}; median of {repeats} runs")
 
     rows = [("python -c pass (start-up)", wall([PY, "-c", "pass"], repeats), None, None)]
     rows.append(

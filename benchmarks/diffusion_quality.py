@@ -21,7 +21,7 @@ import torch
 
 import zoo_core
 from zoo_core.evaluation.results import append_record
-from zoo_core.evaluation.run import evaluate_model, resolve_protocol
+from zoo_core.evaluation.run import resolve_protocol
 
 ROWS = (
     ("ddim", 10, "fp32"),
@@ -49,16 +49,15 @@ def main() -> None:
     print(header + f"{'prec.':>6} {'recall':>6} {'img/s':>7} {'wall s':>7}")
     for sampler, steps, precision in ROWS:
         options = {"sampler": sampler, "steps": steps, "precision": precision}
-        protocol = base.replace(sample_options={"diffusion": options},
-                                variant=f"{sampler}-{steps}-{precision}")  # fmt: skip
+        protocol = base.with_options("diffusion", options)
         began = time.perf_counter()
-        record = evaluate_model(model, protocol, device=args.device, progress=args.progress)
+        record = zoo_core.evaluate(model, protocol, device=args.device, progress=args.progress)
         if args.out:
             append_record(args.out, record)
-        m, s = record["metrics"], record["speed"]
+        m, s = record.metrics, record.speed
         kid = f"{m['kid']:.4g}±{m['kid_std']:.2g}"
-        print(f"{sampler:14} {steps:5d} {precision:>4} {s['nfe']:4.0f} {m['fid']:8.3f} "
-              f"{kid:>16} {m['precision']:6.3f} {m['recall']:6.3f} {s['samples_per_s']:7.2f} "
+        print(f"{sampler:14} {steps:5d} {precision:>4} {s.nfe:4.0f} {m['fid']:8.3f} "
+              f"{kid:>16} {m['precision']:6.3f} {m['recall']:6.3f} {s.samples_per_s:7.2f} "
               f"{time.perf_counter() - began:7.0f}", flush=True)  # fmt: skip
 
 

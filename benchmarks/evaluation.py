@@ -168,10 +168,10 @@ def extractor_rows(repeats: int) -> list[Row]:
     ``abs diff`` is the largest feature difference where there is a reference."""
     import timm
 
+    from zoo_core.builtin.extractors.inception import InceptionFID
+    from zoo_core.builtin.extractors.timm_extractor import TimmExtractor
     from zoo_core.evaluation.extractors import get_extractor
-    from zoo_core.evaluation.extractors.base import preprocess
-    from zoo_core.evaluation.extractors.inception import InceptionFID
-    from zoo_core.evaluation.extractors.timm_extractor import TimmExtractor
+    from zoo_core.extractor import preprocess
 
     rows = []
     generator = torch.Generator().manual_seed(0)

@@ -117,7 +117,6 @@ def training(steps: int) -> None:
 
 def fid(n: int, device: str, out: str | None) -> None:
     from zoo_core.evaluation.results import append_record
-    from zoo_core.evaluation.run import evaluate_model
 
     print(f"\n## fashion-fid-10k (n={n}, device {device})")
     print("| model | FID | KID | precision | recall | samples/s |\n|---|---|---|---|---|---|")
@@ -125,14 +124,14 @@ def fid(n: int, device: str, out: str | None) -> None:
         model = zoo_core.load(name)
         if model.modality != "image":
             continue
-        record = evaluate_model(model, "fashion-fid-10k", n=n, allow_small=n < 10000,
-                                device=device)  # fmt: skip
+        record = zoo_core.evaluate(model, "fashion-fid-10k", n=n, allow_small=n < 10000,
+                                   device=device)  # fmt: skip
         if out:
             append_record(out, record)
-        m, s = record["metrics"], record["speed"]
+        m, s = record.metrics, record.speed
         kid = f"{m['kid']:.1f} ± {m['kid_std']:.1f}"  # MMD² in fashion-net's feature space
         print(f"| {name} | {m['fid']:.2f} | {kid} | {m['precision']:.3f} | "
-              f"{m['recall']:.3f} | {s['samples_per_s']:,.0f} |")  # fmt: skip
+              f"{m['recall']:.3f} | {s.samples_per_s:,.0f} |")  # fmt: skip
 
 
 def main() -> None:

@@ -48,8 +48,7 @@ def run_one(dataset: str, packing: int, run: int, steps: int | None, out: Path) 
     import torch
 
     torch.set_num_threads(1)
-    from zoo_core.evaluation.run import evaluate_model
-    from zoo_core.generator import Generator
+    import zoo_core
     from zoo_core.training import train
     from zoo_core.training.config import load_recipe
 
@@ -71,9 +70,9 @@ def run_one(dataset: str, packing: int, run: int, steps: int | None, out: Path) 
     if not (directory / "model").exists():
         train(recipe, directory, resume=(directory / "checkpoints").exists(), progress=False)
     wall = time.perf_counter() - began
-    model = Generator.from_pretrained(directory / "model")
-    record = evaluate_model(model, f"{dataset}-modes", cache=False)
-    metrics = record["metrics"]
+    model = zoo_core.from_pretrained(directory / "model")
+    record = zoo_core.evaluate(model, f"{dataset}-modes", cache=False)
+    metrics = record.metrics
     return {
         "dataset": dataset,
         "packing": packing,
@@ -83,7 +82,7 @@ def run_one(dataset: str, packing: int, run: int, steps: int | None, out: Path) 
         "high_quality": metrics["high_quality"],
         "reverse_kl": metrics["reverse_kl"],
         "train_s": round(wall, 1),
-        "protocol_hash": record["protocol_hash"],
+        "protocol_hash": record.protocol_hash,
     }
 
 

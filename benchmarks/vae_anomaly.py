@@ -41,8 +41,8 @@ def run_one(label: int, steps: int, out: Path) -> dict:
     torch.set_num_threads(1)
     from sklearn.metrics import roc_auc_score
 
+    import zoo_core
     from zoo_core.data import load_dataset
-    from zoo_core.generator import Generator
     from zoo_core.training import train
     from zoo_core.training.config import load_recipe
 
@@ -63,7 +63,7 @@ def run_one(label: int, steps: int, out: Path) -> dict:
     if not (directory / "model").exists():
         train(recipe, directory, resume=(directory / "checkpoints").exists(), progress=False)
     wall = time.perf_counter() - began
-    model = Generator.from_pretrained(directory / "model")
+    model = zoo_core.from_pretrained(directory / "model")
     test = load_dataset("fashion-mnist", "test")
     scores = torch.cat([model.anomaly_score(test.x[i : i + 1000]) for i in range(0, 10000, 1000)])
     normal = (test.y == label).numpy()

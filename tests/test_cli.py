@@ -56,13 +56,15 @@ def test_unknown_id_is_one_line_exit_1():
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.numerics
 def test_sample_writes_the_same_points_as_the_library(tmp_path):
     out = tmp_path / "ring.npy"
     result = run("sample", "gmm-ring8", "-n", "20", "--seed", "3", "-o", str(out),
                  "--batch-size", "7", "--no-progress")  # fmt: skip
     assert result.returncode == 0, result.stderr
     expected = zoo.load("gmm-ring8").sample(20, seed=3).numpy()
-    assert np.array_equal(np.load(out), expected)
+    # batches of 7 against one of 20: equal up to the rounding of kernels chosen by size
+    np.testing.assert_allclose(np.load(out), expected, rtol=0, atol=1e-6)
     png = tmp_path / "ring.png"
     assert run("sample", "gmm-ring8", "-n", "50", "-o", str(png)).returncode == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

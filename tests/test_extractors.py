@@ -14,6 +14,9 @@ import huggingface_hub.constants
 import pytest
 import torch
 
+from zoo_core.builtin.extractors import inception as inception_module
+from zoo_core.builtin.extractors.inception import FID_WEIGHTS_FILE, load_inception_fid
+from zoo_core.builtin.extractors.timm_extractor import load_timm_extractor
 from zoo_core.errors import (
     ChecksumMismatchError,
     ConfigError,
@@ -22,10 +25,7 @@ from zoo_core.errors import (
     WeightsError,
 )
 from zoo_core.evaluation.extractors import get_extractor
-from zoo_core.evaluation.extractors import inception as inception_module
-from zoo_core.evaluation.extractors.base import preprocess
-from zoo_core.evaluation.extractors.inception import FID_WEIGHTS_FILE, load_inception_fid
-from zoo_core.evaluation.extractors.timm_extractor import load_timm_extractor
+from zoo_core.extractor import preprocess
 from zoo_core.testing import build_hub_cache
 
 COMMIT = "89abcdef0123456789abcdef0123456789abcdef"

@@ -1,41 +1,46 @@
 """The bundled ``fashion-net`` feature extractor: its weights are the ones its card pins, it
 classifies Fashion-MNIST as well as the card says, it loads through ``get_extractor``, and
-its training script writes a loadable pair of files."""
+its recipe trains it through the shared loop, with the data order the bundled weights were
+trained with, into a loadable pair of files."""
 
 from __future__ import annotations
 
 import json
+import math
 import shutil
+from importlib import resources
 
 import pytest
 import torch
 from pydantic import ValidationError
 
+from zoo_core.builtin.extractors import fashion_net as fn
+from zoo_core.builtin.extractors import fashion_net_trainer as fnt
 from zoo_core.data import load_dataset
 from zoo_core.errors import ChecksumMismatchError, ConfigError, ExtractorUnavailableError
-from zoo_core.evaluation.extractors import fashion_net as fn
 from zoo_core.evaluation.extractors import get_extractor
+from zoo_core.training import load_recipe, train
 from zoo_core.weights.formats import read_tensors
 from zoo_core.weights.sources import sha256_file
 from zoo_core.weights.state import load_state
 
 MAX_BYTES = 10 * 1024 * 1024
+RECIPE = resources.files("zoo_core") / "recipes" / "fashion-net.yaml"
 
 
 def bundled_card() -> dict:
     return json.loads((fn.bundle_dir() / fn.CARD_NAME).read_text(encoding="utf-8"))
 
 
-def test_the_bundled_card_pins_the_bundled_weights():
+def test_the_bundled_card_pins_the_bundled_weights_and_names_its_recipe():
     weights = fn.bundle_dir() / fn.WEIGHTS_NAME
     card = bundled_card()
     assert card["id"] == "fashion-net"
     assert card["sha256"] == sha256_file(weights)
     assert weights.stat().st_size <= MAX_BYTES
-    assert card["training"]["command"].startswith(
-        "python -m zoo_core.evaluation.extractors.fashion_net --out zoo_core/builtin"
-    )
-    assert card["training"]["limit"] is None
+    # The recipe that trained it, as the loop recorded it, is the shipped one.
+    assert card["training"]["recipe"] == load_recipe(RECIPE).model_dump(mode="json")
+    assert card["training"]["steps"] == load_recipe(RECIPE).train.steps
 
 
 def test_the_bundled_net_classifies_the_test_split_as_its_card_says():
@@ -51,6 +56,7 @@ def test_the_bundled_net_classifies_the_test_split_as_its_card_says():
     assert accuracy == pytest.approx(bundled_card()["test_accuracy"], abs=1e-4)
 
 
+@pytest.mark.numerics
 def test_get_extractor_gives_the_frozen_net_with_its_declared_outputs():
     model = get_extractor("fashion-net")
     card = bundled_card()
@@ -102,8 +108,8 @@ def test_the_config_refuses_unknown_options():
 
 def test_augment_shifts_and_mirrors_each_image():
     images = torch.rand(32, 1, 28, 28, generator=torch.Generator().manual_seed(1))
-    out = fn.augment(images, torch.Generator().manual_seed(2))
-    p = fn.CROP_PADDING
+    out = fnt.augment(images, *fnt.draw_augmentation(32, torch.Generator().manual_seed(2)))
+    p = fnt.CROP_PADDING
     padded = torch.nn.functional.pad(images, (p, p, p, p))
     flips = 0
     for image, crop in zip(padded, out, strict=True):
@@ -118,41 +124,79 @@ def test_augment_shifts_and_mirrors_each_image():
     assert not torch.equal(out, images)
 
 
-def test_training_writes_weights_and_a_card_that_pins_them(tmp_path):
-    rng = torch.get_rng_state()
-    card = fn.train_fashion_net(tmp_path, epochs=1, limit=2000)
-    assert torch.equal(torch.get_rng_state(), rng)  # the caller's RNG is left alone
+def old_stream(size: int, batch_size: int, seed: int, epochs: int):
+    """The order of the loop fashion-net was first trained with (the reference): one
+    generator; per epoch a permutation split into batches (the last one partial); per batch
+    its crop offsets, then its flips."""
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        for index in torch.randperm(size, generator=generator).split(batch_size):
+            dy, dx = torch.randint(0, 2 * fnt.CROP_PADDING + 1, (2, len(index)),
+                                   generator=generator)  # fmt: skip
+            flip = torch.rand(len(index), generator=generator) < 0.5
+            yield list(zip(index.tolist(), dy.tolist(), dx.tolist(), flip.tolist(), strict=True))
 
-    weights = tmp_path / fn.WEIGHTS_NAME
-    assert json.loads((tmp_path / fn.CARD_NAME).read_text(encoding="utf-8")) == card
+
+def test_the_stream_draws_the_original_order_from_any_start():
+    size, batch, seed = 50, 16, 3  # 4 batches an epoch, the last one of 2
+    reference = list(old_stream(size, batch, seed, epochs=3))
+    assert [len(b) for b in reference[:4]] == [16, 16, 16, 2]
+    for start in (0, 1, 4, 7):
+        stream = iter(fnt.EpochStream(size, batch, seed, start))
+        assert [next(stream) for _ in range(12 - start)] == reference[start:]
+    other = iter(fnt.EpochStream(size, batch, seed + 1, 0))
+    assert next(other) != reference[0]
+
+
+def train_quick(tmp_path, name, **sets):
+    overrides = {"train.steps": 16, "train.checkpoint_every": 8, **sets}
+    return train(load_recipe(RECIPE, overrides), tmp_path / name, progress=False)
+
+
+def test_the_recipe_writes_weights_and_a_card_that_pins_them(tmp_path):
+    result = train_quick(tmp_path, "run")
+    card = json.loads((result.model_dir / fn.CARD_NAME).read_text(encoding="utf-8"))
+    weights = result.model_dir / fn.WEIGHTS_NAME
     assert card["sha256"] == sha256_file(weights)
     model = fn.FashionNet(fn.FashionNetConfig.model_validate(card["config"]))
     load_state(model, read_tensors(weights), str(weights))
 
-    bundled, training = bundled_card(), card["training"]
+    bundled = bundled_card()
     assert card["config"] == fn.FashionNetConfig().model_dump(mode="json") == bundled["config"]
-    assert (training["examples"], training["limit"], training["epochs"]) == (2000, 2000, 1)
-    assert (training["seed"], training["batch_size"], training["lr"]) == (
-        0,
-        fn.DEFAULT_BATCH_SIZE,
-        fn.DEFAULT_LR,
-    )
-    assert training["fingerprint"] == bundled["training"]["fingerprint"]
-    assert card["test"] == bundled["test"]  # the whole test split, limit or not
+    assert card["training"]["steps"] == 16 and card["training"]["recipe"]["train"]["steps"] == 16
+    assert card["training"]["dataset_fingerprint"] == bundled["training"]["dataset_fingerprint"]
+    assert card["test"] == bundled["test"]  # the whole test split
     assert 0.3 < card["test_accuracy"] < 1.0  # learnt something in 16 steps
+    # The recipe's schedule is torch's OneCycleLR (the bundled weights' schedule), exactly.
+    (last,) = [json.loads(line) for line in (result.out / "metrics.jsonl").read_text().splitlines()]
+    optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=0.002)
+    reference = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.002, total_steps=16)
+    for _ in range(15):  # to the lr of the 16th step
+        optimizer.step()
+        reference.step()
+    assert last["step"] == 16 and last["model/lr"] == optimizer.param_groups[0]["lr"]
 
 
-@pytest.mark.parametrize("options", [{"epochs": 0}, {"epochs": 1, "limit": 0}])
-def test_training_refuses_empty_runs(tmp_path, options):
-    with pytest.raises(ConfigError):
-        fn.train_fashion_net(tmp_path, **options)
-    assert not any(tmp_path.iterdir())
+def test_the_trainer_refuses_other_data_and_several_processes(tmp_path):
+    with pytest.raises(ConfigError, match="fashion-mnist"):
+        train(load_recipe(RECIPE, {"dataset": "digits"}), tmp_path / "a", progress=False)
+    trainer = fnt.FashionNetTrainer(fn.FashionNet(fn.FashionNetConfig()), None)
+    with pytest.raises(ConfigError, match="one process"):
+        trainer.batch_order(60000, 128, 0, 0, rank=0, world=2)
 
 
 @pytest.mark.slow
-def test_training_is_reproducible(tmp_path):
-    first = fn.train_fashion_net(tmp_path / "a", epochs=1, limit=300, batch_size=100)
-    second = fn.train_fashion_net(tmp_path / "b", epochs=1, limit=300, batch_size=100)
-    assert first["sha256"] == second["sha256"]
-    third = fn.train_fashion_net(tmp_path / "c", epochs=1, limit=300, batch_size=100, seed=1)
-    assert third["sha256"] != first["sha256"]
+def test_the_recipe_is_reproducible_and_resumes_exactly(tmp_path):
+    first = train_quick(tmp_path, "a")
+    second = train_quick(tmp_path, "b")
+    sha = sha256_file(first.model_dir / fn.WEIGHTS_NAME)
+    assert sha == sha256_file(second.model_dir / fn.WEIGHTS_NAME)
+    other = train_quick(tmp_path, "c", **{"train.seed": 1})
+    assert sha256_file(other.model_dir / fn.WEIGHTS_NAME) != sha
+    # stopped after 5 steps (a checkpoint), then resumed: the same weights
+    recipe = load_recipe(RECIPE, {"train.steps": 16, "train.checkpoint_every": 8})
+    stopped = train(recipe, tmp_path / "d", stop_after=5, progress=False)
+    assert stopped.status == "stopped"
+    resumed = train(recipe, tmp_path / "d", resume=True, progress=False)
+    assert sha256_file(resumed.model_dir / fn.WEIGHTS_NAME) == sha
+    assert not math.isnan(resumed.final_loss)

@@ -28,12 +28,17 @@ def test_samples_have_the_canonical_points_form(ring):
     assert not ring.training
 
 
+@pytest.mark.numerics
 def test_seeding_rule_prefix_and_batch_size(ring):
     eight = ring.sample(8, seed=0)
-    assert torch.equal(eight[:4], ring.sample(4, seed=0))
+    # Other batch shapes: the same draws, up to the rounding of exp's vectorized and scalar
+    # kernels, which split a tensor by its size.
+    torch.testing.assert_close(eight[:4], ring.sample(4, seed=0), rtol=0, atol=1e-6)
     for batch_size in (1, 3, 5, 8, 100):
-        assert torch.equal(eight, ring.sample(8, seed=0, batch_size=batch_size))
-    assert not torch.equal(eight, ring.sample(8, seed=1))
+        torch.testing.assert_close(
+            eight, ring.sample(8, seed=0, batch_size=batch_size), rtol=0, atol=1e-6
+        )
+    assert not torch.allclose(eight, ring.sample(8, seed=1), rtol=0, atol=1e-6)
 
 
 def test_seed_none_draws_fresh_samples(ring):

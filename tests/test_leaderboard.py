@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from zoo_core.evaluation.leaderboard import run_leaderboard
-from zoo_core.evaluation.protocol import get_protocol
 from zoo_core.evaluation.results import read_records
+from zoo_core.protocol import get_protocol
 
 BROKEN = {
     "gmm-ring8-broken": {
@@ -42,12 +42,12 @@ def test_runs_what_is_missing_reuses_the_rest_and_records_failures(env):
     first = run_leaderboard(out, models="gmm-*", protocols=protocols, device="cpu")
     records = read_records(out / "results.jsonl")
     assert len(records) == len(first.ran) == 4 and not first.reused
-    by = {(r["model"], r["protocol_name"]): r for r in records}
+    by = {(r.model, r.protocol_name): r for r in records}
     ok = by[("gmm-ring8", "ring8-modes")]
-    assert ok["status"] == "ok" and ok["metrics"]["modes"] == 8
-    assert by[("gmm-ring8", "ring8-bpd")]["metrics"]["bits_per_dim"] < 0  # a density
+    assert ok.status == "ok" and ok.metrics["modes"] == 8
+    assert by[("gmm-ring8", "ring8-bpd")].metrics["bits_per_dim"] < 0  # a density
     broken = by[("gmm-ring8-broken", "ring8-modes")]
-    assert broken["status"] == "failed" and "WeightsNotFoundError" in broken["error"]
+    assert broken.status == "failed" and "WeightsNotFoundError" in broken.error
     # The pages hold the ranked row and the failed one with its reason.
     md = (out / "leaderboard.md").read_text()
     assert "| 1 | gmm-ring8 |" in md and "gmm-ring8-broken" in md and "no-such-file" in md
@@ -55,15 +55,15 @@ def test_runs_what_is_missing_reuses_the_rest_and_records_failures(env):
 
     # Same weights, same protocol hash: reused. The failed ones are tried again.
     second = run_leaderboard(out, models="gmm-*", protocols=protocols, device="cpu")
-    assert len(second.reused) == 2 and {r["model"] for r in second.ran} == {"gmm-ring8-broken"}
+    assert len(second.reused) == 2 and {r.model for r in second.ran} == {"gmm-ring8-broken"}
     assert len(read_records(out / "results.jsonl")) == 6
     # --force reruns; a changed protocol (here, --n) is a new hash and runs.
     forced = run_leaderboard(out, models="gmm-ring8", protocols=["ring8-modes"], force=True)
-    assert [r["model"] for r in forced.ran] == ["gmm-ring8"] and not forced.reused
+    assert [r.model for r in forced.ran] == ["gmm-ring8"] and not forced.reused
     small = run_leaderboard(out, models="gmm-ring8", protocols=["ring8-modes"], n=500,
                             allow_small=True)  # fmt: skip
     assert len(small.ran) == 1
-    assert small.ran[0]["protocol_hash"] != get_protocol("ring8-modes").hash
+    assert small.ran[0].protocol_hash != get_protocol("ring8-modes").hash
 
 
 def test_the_cli_renders_and_reports_failures(env):

@@ -24,7 +24,6 @@ from zoo_core.errors import (
     UnsafeFormatError,
     WeightsNotFoundError,
 )
-from zoo_core.generator import Generator
 from zoo_core.weights import encode_safetensors
 from zoo_core.weights.sources import bundled_files
 
@@ -290,7 +289,7 @@ def test_save_pretrained_round_trips_bit_exact(tmp_path):
     ]
     reference = model.sample(500, seed=11)
     # The folder's config (5 x 3) wins over the card's (8 x 2) with weights=folder.
-    for loaded in (Generator.from_pretrained(folder), zoo_core.load(RING, weights=folder)):
+    for loaded in (zoo_core.from_pretrained(folder), zoo_core.load(RING, weights=folder)):
         assert isinstance(loaded, GaussianMixture) and not loaded.training
         assert loaded.config == model.config
         assert_state(loaded, model.state_dict())
@@ -348,3 +347,20 @@ def test_default_dtype_setting(monkeypatch):
     monkeypatch.setenv("ZOO_DTYPE", "float8")
     with pytest.raises(ConfigError, match="ZOO_DTYPE='float8'"):
         zoo_core.load(RING)
+
+
+def test_from_pretrained_finds_the_class_through_the_plugins_and_the_interface_does_not(tmp_path):
+    from zoo_core.errors import ConfigError, UnknownArchitectureError
+    from zoo_core.generator import Generator
+
+    folder = trained_looking().save_pretrained(tmp_path / "saved")
+    with pytest.raises(TypeError, match=r"zoo.from_pretrained\(directory\)"):
+        Generator.from_pretrained(folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "architecture": "gmn"}))
+    with pytest.raises(UnknownArchitectureError, match="did you mean 'gmm'"):
+        zoo_core.from_pretrained(folder)
+    del config["architecture"]
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match="no 'architecture' field"):
+        zoo_core.from_pretrained(folder)

@@ -76,7 +76,7 @@ def test_installed_wheel_lists_loads_and_samples(wheel, tmp_path):
     code = (
         "import zoo_core, sys; assert zoo_core.__file__.startswith(sys.argv[1]), zoo_core.__file__;"
         "m = zoo_core.load('gmm-ring8'); print(zoo_core.list_models(), m.sample(3, seed=0).shape);"
-        "from zoo_core.evaluation.protocol import list_protocols;"
+        "from zoo_core.protocol import list_protocols;"
         "from zoo_core.evaluation.extractors import get_extractor;"
         "print(len(list_protocols()), get_extractor('fashion-net').feature_dim)"
     )

@@ -23,18 +23,28 @@ import yaml
 
 import zoo_core
 from zoo_core import hookimpl
+from zoo_core.catalog import (
+    ARCHITECTURES,
+    CARDS,
+    CONVERTERS,
+    DATASETS,
+    EVALUATORS,
+    EXTRACTORS,
+    TRAINERS,
+    architecture_class,
+    architectures,
+    get_catalog,
+)
 from zoo_core.errors import (
     DuplicateRegistrationError,
     PluginError,
     PluginMissingError,
     UnknownModelError,
 )
-from zoo_core.loading import architecture_class, architectures
 from zoo_core.plugin_manager import (
     CORE_PLUGIN,
     PluginWarning,
     call_hook,
-    collect_mapping,
     get_plugin_manager,
     reset_plugins,
 )
@@ -47,6 +57,7 @@ HOOKS = (
     "zoo_evaluators",
     "zoo_datasets",
     "zoo_weight_converters",
+    "zoo_extractors",
 )
 
 
@@ -571,7 +582,8 @@ def test_listing_and_reading_cards_does_not_import_torch(two_plugins, fake):
 
 
 class EveryHook:
-    """An inline plugin implementing all six hooks; records each call."""
+    """An inline plugin implementing every hook, each with a value of its kind; records each
+    call."""
 
     def __init__(self):
         self.calls: list[str] = []
@@ -590,31 +602,55 @@ class EveryHook:
 
     @hookimpl
     def zoo_trainers(self):
+        from zoo_core.builtin.gmm_trainer import GaussianMixtureTrainer
+
         self.calls.append("zoo_trainers")
-        return {"inline-arch": "InlineTrainer"}
+        return {"inline-arch": GaussianMixtureTrainer}
 
     @hookimpl
     def zoo_evaluators(self):
+        from zoo_core.builtin.evaluators import ModesEvaluator
+
         self.calls.append("zoo_evaluators")
-        return {"inline-metric": "InlineEvaluator"}
+        return {"inline-metric": ModesEvaluator}
 
     @hookimpl
     def zoo_datasets(self):
+        from zoo_core.data.builtin import builtin_specs
+
         self.calls.append("zoo_datasets")
-        return {"inline-data": "InlineDataset"}
+        ring8 = builtin_specs()["ring8"]
+        return {"inline-data": ring8.model_copy(update={"name": "inline-data"})}
 
     @hookimpl
     def zoo_weight_converters(self):
+        from zoo_core.weights.native import native_converter
+
         self.calls.append("zoo_weight_converters")
-        return {"inline-format": "inline_converter"}
+        return {"inline-format": native_converter}
+
+    @hookimpl
+    def zoo_extractors(self):
+        from zoo_core.evaluation.extractors import get_extractor
+        from zoo_core.extractor import ExtractorSpec
+
+        self.calls.append("zoo_extractors")
+        spec = ExtractorSpec(
+            name="inline-net",
+            description="fashion-net again",
+            load=lambda: get_extractor("fashion-net"),
+        )
+        return {"inline-net": spec}
 
 
 EXPECTED = {
-    "zoo_architectures": "inline-arch",
-    "zoo_trainers": "inline-arch",
-    "zoo_evaluators": "inline-metric",
-    "zoo_datasets": "inline-data",
-    "zoo_weight_converters": "inline-format",
+    ARCHITECTURES: "inline-arch",
+    TRAINERS: "inline-arch",
+    EVALUATORS: "inline-metric",
+    DATASETS: "inline-data",
+    CONVERTERS: "inline-format",
+    EXTRACTORS: "inline-net",
+    CARDS: "inline-model",
 }
 
 
@@ -628,10 +664,13 @@ def test_every_hook_is_a_spec_and_is_called_through_the_guards():
             results = dict(call_hook(hook))
             assert "inline" in results, hook
         assert plugin.calls == list(HOOKS)
-        for hook, name in EXPECTED.items():
-            entries, errors = collect_mapping(hook)
-            assert errors == {}
-            assert entries[name].plugin == "inline"
+        catalog = get_catalog()
+        for kind, name in EXPECTED.items():
+            (mine,) = [c for c in catalog.contributions(kind) if c.plugin == "inline"]
+            assert name in mine.entries, kind.hook
+            if kind is not CARDS:
+                assert catalog.merged(kind).errors == {}
+                assert catalog.claim(kind, name).plugin == "inline"
         assert dict(call_hook("zoo_models"))["inline"][0]["id"] == "inline-model"
         assert architecture_class("inline-arch").architecture == "gmm"
         assert zoo_core.model_card("inline-model").architecture == "inline-arch"
@@ -674,8 +713,7 @@ def test_an_inline_plugin_whose_hook_raises_is_quarantined_once():
         with warnings.catch_warnings(record=True) as record:
             warnings.simplefilter("always")
             for _ in range(3):
-                entries, errors = collect_mapping("zoo_datasets")
-                assert errors == {}
+                assert get_catalog().merged(DATASETS).errors == {}
             exercise_zoo()
         (message,) = plugin_warnings(record)
         assert "inline-broken" in message and "inline dataset index" in message

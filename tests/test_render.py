@@ -34,7 +34,8 @@ def sha(text: str) -> str:
 
 
 def protocol(name="fashion-fid-10k", metrics=METRICS, **options):
-    spec = {"name": name, "dataset": "fashion-mnist", "split": "test", "n_samples": 10000}
+    spec = {"name": name, "modality": "image", "dataset": "fashion-mnist", "split": "test"}
+    spec["n_samples"] = 10000
     spec["metrics"] = list(metrics)
     if options:
         spec["sample_options"] = {"diffusion": options}  # keyed by family, as protocols are

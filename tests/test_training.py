@@ -29,8 +29,9 @@ from zoo_core.errors import (
 from zoo_core.plugin_manager import get_plugin_manager
 from zoo_core.training import EXIT_INTERRUPTED, load_recipe, train
 from zoo_core.training import checkpoint as ckpt
+from zoo_core.training.batches import BatchOrder
 from zoo_core.training.config import TrainConfig, validate_recipe
-from zoo_core.training.loop import BatchOrder, _schedule
+from zoo_core.training.optim import learning_rate
 
 RECIPE = Path(zoo_core.__file__).parent / "recipes" / "gmm-ring8.yaml"
 
@@ -128,11 +129,41 @@ def test_ema_is_the_exponential_average_of_the_weights(tmp_path):
 def test_schedule_warmup_then_cosine():
     schedule = {"warmup_steps": 10, "decay": "cosine", "min_lr_ratio": 0.2}
     cfg = TrainConfig(steps=110, batch_size=1, schedule=schedule)
-    factor = _schedule(cfg)
+    rate = learning_rate(cfg)
+
+    def factor(step):
+        lr, momentum = rate(step, 1.0)
+        assert momentum is None  # this schedule sets no momentum
+        return lr
+
     assert factor(0) == pytest.approx(0.1) and factor(9) == pytest.approx(1.0)
     assert factor(10) == pytest.approx(1.0)
     assert factor(60) == pytest.approx(0.2 + 0.8 * 0.5 * (1 + math.cos(math.pi * 0.5)))
     assert factor(110) == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "sgd"])
+def test_one_cycle_is_torchs_one_cycle_lr_exactly(optimizer):
+    one_cycle = {"pct_start": 0.25, "initial_div": 10.0, "final_div": 100.0}
+    cfg = TrainConfig(steps=203, batch_size=1, schedule={"one_cycle": one_cycle})
+    rate = learning_rate(cfg)
+    param = torch.nn.Parameter(torch.zeros(1))
+    if optimizer == "sgd":
+        reference = torch.optim.SGD([param], lr=0.5, momentum=0.9)
+    else:
+        reference = torch.optim.AdamW([param], lr=0.5)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        reference, max_lr=0.5, total_steps=203, pct_start=0.25, div_factor=10.0,
+        final_div_factor=100.0,
+    )  # fmt: skip
+    for step in range(203):
+        group = reference.param_groups[0]
+        momentum = group["momentum"] if optimizer == "sgd" else group["betas"][0]
+        assert rate(step, 0.5) == (group["lr"], momentum), step  # bit for bit
+        reference.step()
+        scheduler.step()
+    with pytest.raises(ValueError, match="one_cycle replaces warmup_steps"):
+        TrainConfig(steps=9, batch_size=1, schedule={"one_cycle": {}, "warmup_steps": 2})
 
 
 def test_batch_order_is_a_pure_function_of_the_step():

@@ -20,9 +20,11 @@ _LAZY = {
     "model_card": "zoo_core.registry",
     "ModelCard": "zoo_core.card",
     "plugins": "zoo_core.plugin_manager",
+    "evaluate": "zoo_core.evaluation.run",
     "load": "zoo_core.loading",
     "download": "zoo_core.loading",
-    "architectures": "zoo_core.loading",
+    "from_pretrained": "zoo_core.loading",
+    "architectures": "zoo_core.catalog",
     "Generator": "zoo_core.generator",
     "Example": "zoo_core.generator",
     "Trainer": "zoo_core.trainer",
@@ -34,9 +36,11 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from zoo_core.card import ModelCard
+    from zoo_core.catalog import architectures
+    from zoo_core.evaluation.run import evaluate
     from zoo_core.evaluator import Evaluator
     from zoo_core.generator import Example, Generator
-    from zoo_core.loading import architectures, download, load
+    from zoo_core.loading import download, from_pretrained, load
     from zoo_core.outputs import save_samples
     from zoo_core.plugin_manager import plugins
     from zoo_core.registry import list_models, model_card
@@ -55,6 +59,8 @@ __all__ = [
     "architectures",
     "download",
     "errors",
+    "evaluate",
+    "from_pretrained",
     "get_settings",
     "hookimpl",
     "list_models",

@@ -22,6 +22,9 @@ from pydantic import (
     field_validator,
 )
 
+from zoo_core.errors import RegistryError
+from zoo_core.validation import Problem, one_line
+
 MODEL_ID_PATTERN = r"^[a-z0-9][a-z0-9.-]*$"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 Modality = Literal["image", "audio", "sequence", "points", "text"]
@@ -152,21 +155,29 @@ class ModelCard(_Strict):
         return value
 
 
-def validation_message(source: str, model_id: str | None, error: ValidationError) -> str:
-    """One line naming the source, the model id, each bad field and what was expected."""
-    parts = []
-    for item in error.errors(include_url=False):
-        field = ".".join(str(p) for p in item["loc"]) or "(card)"
-        got = item.get("input")
-        got_text = repr(got) if not isinstance(got, dict) else "a mapping"
-        if len(got_text) > 60:
-            got_text = got_text[:57] + "..."
-        msg = item["msg"]
-        if item["type"] == "extra_forbidden":
-            msg = _unknown_field(item["loc"])
-        parts.append(f"field {field!r}: {msg} (got {got_text})")
-    where = f"{source}: model {model_id!r}" if model_id else source
-    return f"{where}: " + "; ".join(parts)
+def parse_card(data: Any, source: str, model_id: str | None = None) -> ModelCard:
+    """Validate one card, raising :class:`RegistryError` with a one-line message that names
+    the source, the model id, each bad field and what was expected."""
+    if isinstance(data, ModelCard):
+        return data
+    if not isinstance(data, dict):
+        raise RegistryError(f"{source}: expected a card mapping, got {type(data).__name__}")
+    model_id = model_id if model_id is not None else data.get("id")
+    try:
+        return ModelCard.model_validate(data)
+    except ValidationError as exc:
+        where = f"{source}: model {str(model_id)!r}" if model_id else source
+        raise RegistryError(f"{where}: {one_line(exc, whole='(card)', describe=_field)}") from None
+
+
+def _field(problem: Problem) -> str:
+    """``field 'FIELD': WHAT (got VALUE)``, an unknown field with what it should have been."""
+    got = problem.input
+    got_text = repr(got) if not isinstance(got, dict) else "a mapping"
+    if len(got_text) > 60:
+        got_text = got_text[:57] + "..."
+    what = _unknown_field(problem.loc) if problem.unknown else problem.message
+    return f"field {problem.path!r}: {what} (got {got_text})"
 
 
 def _unknown_field(loc: tuple[int | str, ...]) -> str:

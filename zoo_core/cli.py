@@ -2,7 +2,8 @@
 
 Exit status: 0 on success, 2 on a usage error (bad option or argument), 1 on any other
 error, which is printed as one line (the traceback only with ``--debug`` or ``ZOO_DEBUG=1``).
-Listing and card commands import no torch.
+Listing and card commands import no torch: the commands that load, train or evaluate import
+those services when they run.
 """
 
 from __future__ import annotations
@@ -10,13 +11,23 @@ from __future__ import annotations
 import json
 import platform
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import click
 
 from zoo_core import __version__
+from zoo_core.card import BundledWeights
+from zoo_core.catalog import architecture_class, get_catalog
+from zoo_core.devices import default_device, resolve_device
 from zoo_core.errors import CapabilityError, ConfigError, OutputPathError, ZooError
+from zoo_core.outputs import check_output_path, save_samples
+from zoo_core.plugin_manager import plugins
+from zoo_core.protocol import Preprocessing, get_protocol, list_protocols
+from zoo_core.registry import get_registry, list_models, model_card
+from zoo_core.scaffold import new_plugin
+from zoo_core.settings import get_settings
 
 
 def _console():
@@ -44,8 +55,6 @@ class ZooGroup(click.Group):
 
 
 def _debug(ctx: click.Context) -> bool:
-    from zoo_core.settings import get_settings
-
     if ctx.find_root().params.get("debug"):
         return True
     try:
@@ -75,8 +84,6 @@ def list_command(
     pattern: str | None, family: str | None, dataset: str | None, modality: str | None, as_json
 ):
     """List model ids, optionally matching an fnmatch PATTERN (e.g. 'ddpm-*')."""
-    from zoo_core.registry import list_models, model_card
-
     ids = list_models(pattern, family=family, dataset=dataset, modality=modality)
     cards = [model_card(model_id) for model_id in ids]
     if as_json:
@@ -100,8 +107,6 @@ def list_command(
 def _weights_label(card) -> str:
     if card.weights is None:
         return "none"
-    from zoo_core.card import BundledWeights
-
     if isinstance(card.weights, BundledWeights):
         return "bundled"
     return f"hub {card.weights.hub}"
@@ -112,8 +117,6 @@ def _weights_label(card) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the card as JSON.")
 def info_command(model_id: str, as_json: bool):
     """Show the model card of MODEL_ID."""
-    from zoo_core.registry import get_registry, model_card
-
     card = model_card(model_id)
     data = card.model_dump(mode="json", exclude_none=True)
     data["source"] = get_registry().sources.get(card.id)
@@ -137,7 +140,7 @@ def info_command(model_id: str, as_json: bool):
 @click.option("--force", is_flag=True, help="Fetch Hub files again even when cached.")
 def download_command(model_id: str, revision: str | None, force: bool):
     """Fetch and verify the weights of MODEL_ID into the local cache."""
-    from zoo_core.loading import download
+    from zoo_core.loading import download  # deferred: imports torch, which `zoo list` must not
 
     for name, path in download(model_id, revision=revision, force=force).items():
         click.echo(f"{name}\t{path}")
@@ -184,17 +187,12 @@ def sample_command(
     progress: bool,
 ):
     """Draw N samples of MODEL_ID with SEED and write them to OUTPUT."""
-    from zoo_core.outputs import check_output_path, save_samples
-    from zoo_core.registry import model_card
-
     options = _parse_sets(sets)
     card = model_card(model_id)
     try:
         check_output_path(output, card.modality)
     except OutputPathError as exc:
         raise click.BadParameter(str(exc), param_hint="-o/--output") from None
-
-    from zoo_core.loading import architecture_class, load
 
     cls = architecture_class(card.architecture, distribution=card.plugin)
     if "sample" not in cls.capabilities:  # before fetching weights it could not use
@@ -204,13 +202,9 @@ def sample_command(
         opts = cls.check_sample_options(options, card.id)
     except ConfigError as exc:
         raise click.BadParameter(str(exc), param_hint="--set") from None
-    if device is not None:
-        from zoo_core.devices import resolve_device
+    _check_device(device)
+    from zoo_core.loading import load  # deferred: imports torch, which `zoo list` must not
 
-        try:
-            resolve_device(device)
-        except ConfigError as exc:
-            raise click.BadParameter(str(exc), param_hint="--device") from None
     model = load(model_id, device=device, weights=weights)
     samples = model.sample(
         n, seed=seed, batch_size=batch_size, progress=progress, **opts.model_dump()
@@ -231,6 +225,7 @@ def sample_command(
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 def train_command(recipe: Path, out: Path, resume: bool, sets, stop_after, progress):
     """Train the model of RECIPE into --out (exit 75 when stopped by SIGTERM)."""
+    # Deferred: the training loop imports torch, which `zoo list` must not.
     from zoo_core.training import EXIT_INTERRUPTED, load_recipe, train
 
     result = train(
@@ -260,8 +255,6 @@ def train_command(recipe: Path, out: Path, resume: bool, sets, stop_after, progr
 
 def _check_device(device: str | None) -> None:
     if device is not None:
-        from zoo_core.devices import resolve_device
-
         try:
             resolve_device(device)
         except ConfigError as exc:
@@ -304,52 +297,30 @@ def _format_value(value: Any) -> str:
 def eval_command(model_id, protocol_name, n, allow_small, device, out, weights, sets, seed,
                  no_cache, progress):  # fmt: skip
     """Evaluate MODEL_ID under a protocol; print the metrics and append the record to --out."""
-    from zoo_core.evaluation.protocol import get_protocol
+    # Deferred: the evaluation imports torch, which `zoo list` must not.
     from zoo_core.evaluation.results import append_record, read_records
-    from zoo_core.evaluation.run import evaluate_model, resolve_protocol
-    from zoo_core.registry import model_card
+    from zoo_core.evaluation.run import evaluate
 
-    card = model_card(model_id)
-    protocol = resolve_protocol(get_protocol(protocol_name), n=n, allow_small=allow_small)
-    options = _parse_sets(sets)
-    if options:
-        merged = {**protocol.options_for(card.family), **options}
-        label = ",".join(f"{k}={options[k]}" for k in sorted(options))
-        protocol = protocol.replace(sample_options={card.family: merged}, variant=label)
-    if seed is not None:
-        protocol = protocol.replace(seed=seed)
     _check_device(device)
     if out is not None:
         read_records(out)  # a corrupt results file fails before the (long) evaluation
-    from zoo_core.loading import load
-    from zoo_core.training.distributed import Distributed
-
-    dist = Distributed.from_environment(device or ("cuda" if _has_cuda() else "cpu"))
-    try:
-        model = load(model_id, weights=weights)
-        record = evaluate_model(model, protocol, device=dist.device, cache=not no_cache,
-                                progress=progress, dist=dist)  # fmt: skip
-    finally:
-        dist.close()
-    if not dist.is_main:
+    record = evaluate(model_id, protocol_name, n=n, seed=seed, overrides=_parse_sets(sets),
+                      device=device, weights=weights, allow_small=allow_small,
+                      cache=not no_cache, progress=progress)  # fmt: skip
+    if get_settings().rank != 0:  # under torchrun the main process reports
         return
     if out is not None:
         append_record(out, record)
-    click.echo(f"{record['model']} under {protocol.title} (hash {record['protocol_hash'][:12]}):")
-    for name, value in {**record["metrics"], **record["speed"]}.items():
-        note = f"  (invalid: {record['invalid'][name]})" if name in record["invalid"] else ""
+    click.echo(f"{record.model} under {record.protocol.title} (hash {record.protocol_hash[:12]}):")
+    figures = {**record.metrics, **record.speed.model_dump(exclude_none=True)}
+    for name, value in figures.items():
+        note = f"  (invalid: {record.invalid[name]})" if name in record.invalid else ""
         click.echo(f"  {name}: {_format_value(value)}{note}")
-    for name, why in record["skipped"].items():
+    for name, why in record.skipped.items():
         click.echo(f"  {name}: skipped ({why})")
-    if record["status"] != "ok":
-        click.echo(f"error: {record['error']}", err=True)
+    if not record.ok:
+        click.echo(f"error: {record.error}", err=True)
         sys.exit(1)
-
-
-def _has_cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 @cli.command("push")
@@ -374,6 +345,7 @@ def push_command(model_id, repo, weights, private, revision, message, dry_run):
     and print the registry card that loads it back (pinned to the new commit)."""
     import yaml
 
+    # Deferred: publishing loads the model, which imports torch; `zoo list` must not.
     from zoo_core.publish import check_repo, push, stage
 
     check_repo(repo)
@@ -409,8 +381,6 @@ def new_plugin_command(name: str, out: Path, no_checkpoint: bool):
     """Scaffold the plugin distribution zoo-NAME: pyproject with the zoo entry point,
     plugin.py, one architecture, its trainer, a card with a bundled checkpoint, tests that run
     the conformance kit, and a README."""
-    from zoo_core.scaffold import new_plugin
-
     folder = new_plugin(name, out, checkpoint=not no_checkpoint)
     click.echo(f"wrote {folder}; next: pip install -e '{folder}[test]' && pytest {folder}")
 
@@ -419,8 +389,6 @@ def new_plugin_command(name: str, out: Path, no_checkpoint: bool):
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def protocols_command(as_json: bool):
     """List the evaluation protocols: dataset, samples, extractor, metrics and hash."""
-    from zoo_core.evaluation.protocol import get_protocol, list_protocols
-
     protocols = [get_protocol(name) for name in list_protocols()]
     if as_json:
         rows = [{**p.model_dump(mode="json"), "hash": p.hash} for p in protocols]
@@ -456,13 +424,12 @@ def stats_group() -> None:
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 def stats_build_command(dataset, extractor, split, resize, n, device, rebuild, progress):
     """Compute (or find) the reference features of DATASET in an extractor's space."""
+    # Deferred: the extractors import torch, which `zoo list` must not.
     from zoo_core.evaluation.extractors import get_extractor
-    from zoo_core.evaluation.protocol import Preprocessing
     from zoo_core.evaluation.stats import reference_statistics
 
     _check_device(device)
-    device = device or ("cuda" if _has_cuda() else "cpu")
-    net = get_extractor(extractor, device=device)
+    net = get_extractor(extractor, device=device or default_device())
     ref = reference_statistics(dataset, split, net, Preprocessing(resize=resize), n=n,
                                device=None, progress=progress, rebuild=rebuild)  # fmt: skip
     click.echo(f"{dataset}/{split}: {ref.features.shape[0]} examples, {ref.features.shape[1]}-d "
@@ -491,14 +458,14 @@ def stats_build_command(dataset, extractor, split, resize, n, device, rebuild, p
 def leaderboard_command(out, pattern, protocols, device, force, n, allow_small, timeout,
                         no_sweep, progress):  # fmt: skip
     """Run the missing evaluations and render leaderboard.md and index.html in --out."""
+    # Deferred: the evaluation imports torch, which `zoo list` must not.
+    from zoo_core.distributed import Distributed
     from zoo_core.evaluation.leaderboard import run_leaderboard
-    from zoo_core.evaluation.protocol import get_protocol
-    from zoo_core.training.distributed import Distributed
 
     for name in protocols:
         get_protocol(name)  # an unknown name fails before any work
     _check_device(device)
-    dist = Distributed.from_environment(device or ("cuda" if _has_cuda() else "cpu"))
+    dist = Distributed.from_environment(device or default_device())
     try:
         result = run_leaderboard(out, models=pattern, protocols=list(protocols) or None,
                                  device=dist.device, force=force, n=n, allow_small=allow_small,
@@ -508,25 +475,20 @@ def leaderboard_command(out, pattern, protocols, device, force, n, allow_small, 
         dist.close()
     if result.pages is None:
         return
-    failed = [r for r in result.ran if r.get("status") != "ok"]
+    failed = [r for r in result.ran if not r.ok]
     click.echo(
         f"{len(result.ran)} evaluations run ({len(failed)} failed), "
         f"{len(result.reused)} reused; wrote {result.pages[0]} and {result.pages[1]}"
     )
     for record in failed:
-        variant = f"[{record['variant']}]" if record.get("variant") else ""
-        click.echo(f"  failed: {record['model']} / {record['protocol_name']}{variant}: "
-                   f"{record['error']}", err=True)  # fmt: skip
+        click.echo(f"  failed: {record.model} / {record.protocol.title}: {record.error}",
+                   err=True)  # fmt: skip
 
 
 @cli.command("plugins")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def plugins_command(as_json: bool):
     """List the plugins the zoo found, with their status and errors."""
-    from dataclasses import asdict
-
-    from zoo_core.plugin_manager import plugins
-
     infos = plugins()
     if as_json:
         click.echo(json.dumps([asdict(info) for info in infos], indent=2))
@@ -547,14 +509,9 @@ def _plugin_table(infos):
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def doctor_command(as_json: bool):
     """Versions, devices, plugins, cache directories and the network policy."""
-    from dataclasses import asdict
-
-    from zoo_core.plugin_manager import probe_plugins
-    from zoo_core.registry import get_registry
-    from zoo_core.settings import get_settings
-
     settings = get_settings()
-    infos = probe_plugins()  # calls every hook, so a hook that raises shows up
+    get_catalog().probe()  # reads every hook, so a plugin that fails only when called shows
+    infos = plugins()
     registry_errors: dict[str, str] = {}
     try:
         registry = get_registry()
@@ -603,7 +560,7 @@ def _versions() -> dict[str, str]:
 
 
 def _devices() -> list[str]:
-    import torch
+    import torch  # the doctor reports the devices; `zoo list` imports no torch
 
     devices = [f"cpu ({torch.get_num_threads()} threads)"]
     if torch.cuda.is_available():

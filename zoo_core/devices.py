@@ -9,6 +9,13 @@ from zoo_core.errors import ConfigError
 FLOAT_DTYPES = ("float32", "float64", "float16", "bfloat16")
 
 
+def default_device() -> str:
+    """Where evaluation runs unless told otherwise: ``cuda`` when available, else ``cpu``."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def resolve_device(device: Any):
     """``device`` as a ``torch.device`` that exists on this machine.
 

@@ -32,11 +32,16 @@ __all__ = [
     "TooFewSamplesError",
     "TrainingDivergedError",
     "TrainingError",
+    "UnknownArchitectureError",
     "UnknownDatasetError",
     "UnknownExtractorError",
+    "UnknownFormatError",
+    "UnknownMetricError",
     "UnknownModelError",
+    "UnknownNameError",
     "UnknownOptionError",
     "UnknownProtocolError",
+    "UnknownTrainerError",
     "UnsafeFormatError",
     "WeightsError",
     "WeightsNotFoundError",
@@ -61,6 +66,28 @@ class UnknownModelError(ZooError, LookupError):
         super().__init__(
             f"unknown model id {model_id!r}; {hint}run `zoo list` to see the available ids" + failed
         )
+
+
+class UnknownNameError(ZooError, LookupError):
+    """A name that no plugin registers through the hook of its kind (an architecture, a
+    trainer, a metric, a dataset, a weights format, a feature extractor); the message lists
+    the closest names, the known ones and the plugins that failed and may define it."""
+
+    def __init__(
+        self,
+        kind: str,
+        name: str,
+        close: Sequence[str] = (),
+        known: Sequence[str] | None = (),
+        failed_plugins: Sequence[str] = (),
+        remedy: str | None = None,
+    ):
+        self.kind, self.name = kind, name
+        self.close, self.known = list(close), list(known or ())
+        hint, failed = _lookup_hints(self.close, failed_plugins)
+        listed = f"known: {', '.join(self.known) or 'none'}" if known is not None else ""
+        tail = "; ".join(part for part in (listed, remedy) if part)
+        super().__init__(f"unknown {kind} {name!r}; {hint}{tail}{failed}".rstrip("; "))
 
 
 class RegistryError(ZooError, ValueError):
@@ -124,6 +151,18 @@ class UnknownOptionError(ConfigError, TypeError):
     """A keyword argument or ``--set`` key that the model does not define."""
 
 
+class UnknownArchitectureError(UnknownNameError, ConfigError):
+    """An architecture that no installed plugin provides (a recipe's, a ``config.json``'s)."""
+
+
+class UnknownTrainerError(UnknownNameError, ConfigError):
+    """An architecture that no installed plugin trains."""
+
+
+class UnknownMetricError(UnknownNameError, ConfigError):
+    """A metric a protocol names that no plugin's evaluator computes."""
+
+
 class OutputPathError(ZooError, ValueError):
     """An output path that cannot be written (missing directory, unsupported extension)."""
 
@@ -132,23 +171,8 @@ class DatasetNotFoundError(ZooError, FileNotFoundError):
     """A dataset that is not on this machine."""
 
 
-class UnknownDatasetError(ZooError, LookupError):
+class UnknownDatasetError(UnknownNameError):
     """A dataset name that neither the core nor a plugin defines."""
-
-    def __init__(
-        self,
-        name: str,
-        close: Sequence[str] = (),
-        known: Sequence[str] = (),
-        failed_plugins: Sequence[str] = (),
-    ):
-        self.name = name
-        self.close = list(close)
-        hint, failed = _lookup_hints(self.close, failed_plugins)
-        super().__init__(
-            f"unknown dataset {name!r}; {hint}the datasets are: {', '.join(known) or 'none'}"
-            + failed
-        )
 
 
 class CorruptDatasetError(ZooError, ValueError):
@@ -174,6 +198,10 @@ class TrainingDivergedError(TrainingError):
 
 class WeightsError(ZooError):
     """Base class of the weights family: nothing half-loaded is ever returned."""
+
+
+class UnknownFormatError(UnknownNameError, WeightsError):
+    """A weights format that no installed plugin converts."""
 
 
 class WeightsNotFoundError(WeightsError, FileNotFoundError):
@@ -260,9 +288,8 @@ class UnknownProtocolError(EvaluationError, LookupError):
     """A protocol name that no shipped or registered protocol has."""
 
 
-class UnknownExtractorError(EvaluationError, LookupError):
-    """A feature-extractor id that is not ``inception-fid``, ``fashion-net`` or
-    ``timm:<model>``."""
+class UnknownExtractorError(EvaluationError, UnknownNameError):
+    """A feature-extractor id that no plugin registers (``zoo_extractors``)."""
 
 
 class ExtractorUnavailableError(EvaluationError, FileNotFoundError):

@@ -14,9 +14,15 @@ import torch
 from pydantic import BaseModel, ConfigDict, ValidationError
 from torch import nn
 
+from zoo_core._io import atomic_write_bytes
+from zoo_core.devices import resolve_device
 from zoo_core.errors import CapabilityError, ConfigError, UnknownOptionError, WeightsNotFoundError
+from zoo_core.modelcard import render_readme
 from zoo_core.seeding import Noise, resolve_seed
-from zoo_core.weights.formats import CONFIG_FILE, WEIGHTS_FILE
+from zoo_core.validation import one_line
+from zoo_core.weights.formats import CONFIG_FILE, WEIGHTS_FILE, encode_safetensors, read_tensors
+from zoo_core.weights.sources import read_config_file
+from zoo_core.weights.state import load_state
 
 if TYPE_CHECKING:
     from zoo_core.card import ModelCard
@@ -179,8 +185,6 @@ class Generator(nn.Module, ABC):
         opts = self.parse_sample_options(options)
         self.check_call(n, opts)
         if device is not None:
-            from zoo_core.devices import resolve_device
-
             self.to(resolve_device(device))
         device = self.device
         firsts = range(start, start + n, batch_size)
@@ -241,7 +245,7 @@ class Generator(nn.Module, ABC):
         try:
             return cls.SampleOptions.model_validate(options)
         except ValidationError as exc:
-            raise ConfigError(f"{name}.sample(): {_errors_line(exc)}") from None
+            raise ConfigError(f"{name}.sample(): {one_line(exc)}") from None
 
     # ----------------------------------------------------------------- capabilities
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
@@ -293,10 +297,6 @@ class Generator(nn.Module, ABC):
             training: how the weights were trained (recipe, dataset, steps, wall time,
                 hardware, final loss), recorded in the card and in ``training.json``.
         """
-        from zoo_core._io import atomic_write_bytes
-        from zoo_core.modelcard import render_readme
-        from zoo_core.weights.formats import encode_safetensors
-
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         config = {"architecture": self.architecture, **self.config.model_dump(mode="json")}
@@ -310,16 +310,23 @@ class Generator(nn.Module, ABC):
         return directory
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path) -> Generator:
-        """Build and load a model written by :meth:`save_pretrained`.
+    def from_pretrained(cls, directory: str | Path) -> Self:
+        """Build and load a model of this class written by :meth:`save_pretrained`.
 
-        Called on ``Generator`` itself, the class is looked up from the architecture named in
-        ``config.json`` (through the plugins); on a subclass, that class is used and must match.
+        Call it on the architecture's class (``GaussianMixture.from_pretrained(dir)``);
+        ``zoo.from_pretrained(dir)`` finds the class from the architecture that
+        ``config.json`` names, through the plugins.
+
+        Raises:
+            TypeError: called on ``Generator`` itself.
+            WeightsNotFoundError: ``directory`` is not a directory.
+            ConfigError: ``config.json`` names another architecture, or does not validate.
         """
-        from zoo_core.weights.formats import read_tensors
-        from zoo_core.weights.sources import read_config_file
-        from zoo_core.weights.state import load_state
-
+        if cls is Generator:
+            raise TypeError(
+                "Generator.from_pretrained needs the architecture's class; use "
+                "zoo.from_pretrained(directory), which finds it through the plugins"
+            )
         directory = Path(directory)
         if not directory.is_dir():
             raise WeightsNotFoundError(
@@ -327,16 +334,10 @@ class Generator(nn.Module, ABC):
             )
         config = read_config_file(directory / CONFIG_FILE)
         architecture = config.pop("architecture", None)
-        if cls is Generator:
-            from zoo_core.loading import architecture_class
-
-            if not isinstance(architecture, str):
-                raise ConfigError(f"{directory / CONFIG_FILE}: no 'architecture' field")
-            cls = architecture_class(architecture)
-        elif architecture not in (None, cls.architecture):
+        if architecture not in (None, cls.architecture):
             raise ConfigError(
                 f"{directory / CONFIG_FILE} holds a {architecture!r} model, not "
-                f"{cls.architecture!r}; use Generator.from_pretrained or zoo.load(weights=...)"
+                f"{cls.architecture!r}; use zoo.from_pretrained or zoo.load(weights=...)"
             )
         model = cls.from_config(config)
         state = read_tensors(directory / WEIGHTS_FILE, allow_pickle=False)
@@ -355,16 +356,7 @@ def validate_config(cls: type[Generator], config: dict[str, Any] | BaseModel) ->
     try:
         return cls.Config.model_validate(config)
     except ValidationError as exc:
-        raise ConfigError(f"{cls.architecture} config: {_errors_line(exc)}") from None
-
-
-def _errors_line(exc: ValidationError) -> str:
-    parts = []
-    for item in exc.errors(include_url=False):
-        field = ".".join(str(p) for p in item["loc"]) or "(value)"
-        msg = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
-        parts.append(f"{field}: {msg}")
-    return "; ".join(parts)
+        raise ConfigError(f"{cls.architecture} config: {one_line(exc)}") from None
 
 
 def _check_count(name: str, value: Any) -> int:

@@ -2,10 +2,10 @@
 
 A plugin is a module (found through the entry-point group ``zoo``) holding functions
 marked ``@zoo_core.hookimpl`` whose names are the hooks below. Each hook is called with
-no arguments, lazily, when the zoo needs what it provides (the cards of ``zoo_models`` are
-cached until the set of plugins changes; the other hooks are called on each lookup, so keep
-them cheap). A hook that raises quarantines its plugin: the other plugins keep working and
-``zoo doctor`` shows the error.
+no arguments, lazily, the first time the zoo needs what it provides, through the catalog
+(:mod:`zoo_core.catalog`), which checks every value and caches the result until the set of
+plugins changes. A hook that raises, or returns a value of the wrong kind, quarantines its
+plugin: the other plugins keep working and ``zoo doctor`` shows the error.
 
 Hook bodies should import heavy modules (torch, the model classes) inside the function,
 so that ``zoo list`` stays fast.
@@ -20,8 +20,9 @@ import pluggy
 
 if TYPE_CHECKING:
     from zoo_core.card import ModelCard
-    from zoo_core.data import DatasetSpec
+    from zoo_core.dataset import DatasetSpec
     from zoo_core.evaluator import Evaluator
+    from zoo_core.extractor import ExtractorSpec
     from zoo_core.generator import Generator
     from zoo_core.trainer import Trainer
 
@@ -34,8 +35,8 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 def zoo_architectures() -> dict[str, type[Generator]]:
     """Architectures this plugin implements.
 
-    Called when a model is loaded or built (``zoo.load``, ``zoo.architectures()``), never
-    while listing models.
+    Called the first time an architecture is looked up (``zoo.load``, ``zoo train``,
+    ``zoo.architectures()``), never while listing models.
 
     Returns:
         A mapping from architecture name (the ``architecture`` field of a model card, e.g.
@@ -60,7 +61,7 @@ def zoo_models() -> list[ModelCard | dict[str, Any]]:
 def zoo_trainers() -> dict[str, type[Trainer]]:
     """Trainers for this plugin's architectures.
 
-    Called by ``zoo train`` when a recipe names an architecture.
+    Called the first time ``zoo train`` looks up the trainer of a recipe's architecture.
 
     Returns:
         A mapping from architecture name to its :class:`zoo_core.Trainer` subclass.
@@ -71,7 +72,8 @@ def zoo_trainers() -> dict[str, type[Trainer]]:
 def zoo_evaluators() -> dict[str, type[Evaluator]]:
     """Metrics this plugin adds to the evaluation harness.
 
-    Called by ``zoo eval`` and the leaderboard when they resolve metric names.
+    Called the first time an evaluation or the leaderboard resolves a protocol's metric names
+    (or needs a metric's declared facts: its direction, what it requires).
 
     Returns:
         A mapping from metric name (e.g. ``"fid"``) to its :class:`zoo_core.Evaluator`
@@ -83,11 +85,12 @@ def zoo_evaluators() -> dict[str, type[Evaluator]]:
 def zoo_datasets() -> dict[str, DatasetSpec]:
     """Datasets this plugin knows how to load.
 
-    Called when a recipe or a protocol names a dataset (``zoo_core.data.load_dataset``).
+    Called the first time a recipe or a protocol names a dataset
+    (``zoo_core.data.load_dataset``).
 
     Returns:
         A mapping from dataset name to a :class:`zoo_core.data.DatasetSpec` (modality,
-        per-example shape, splits, classes, source, license and its loader).
+        per-example shape, splits, classes, source, license and its loader) of that name.
     """
 
 
@@ -95,8 +98,8 @@ def zoo_datasets() -> dict[str, DatasetSpec]:
 def zoo_weight_converters() -> dict[str, Callable[..., Any]]:
     """Converters from foreign checkpoint formats into the native state dict.
 
-    Called by ``zoo.load`` for the ``format`` of a model card's weights source (the core
-    registers ``native`` through this same hook).
+    Called the first time ``zoo.load`` converts the ``format`` of a model card's weights
+    source (the core registers ``native`` through this same hook).
 
     Returns:
         A mapping from format name (e.g. ``"diffusers"``) to a callable
@@ -104,4 +107,18 @@ def zoo_weight_converters() -> dict[str, Callable[..., Any]]:
         ``(config, state_dict)``: the native architecture config (a dict, or ``None`` to use
         the card's) and a mapping from tensor name to tensor, named as in the native
         ``state_dict()``.
+    """
+
+
+@hookspec
+def zoo_extractors() -> dict[str, ExtractorSpec]:
+    """Feature extractors: the networks whose feature spaces FID-like metrics are computed in.
+
+    Called the first time a protocol or ``zoo stats build`` names an extractor (the core
+    registers ``inception-fid``, ``fashion-net`` and ``timm`` through this same hook).
+
+    Returns:
+        A mapping from extractor name to a :class:`zoo_core.extractor.ExtractorSpec` of that
+        name: how to load it (``load(argument)``), whether its id takes an argument after a
+        colon (``timm:<model name>``), and one line on what it is.
     """

@@ -8,9 +8,12 @@ one warning, and the rest of the zoo keeps working. ``zoo doctor`` shows what ha
 
 ``ZOO_LOAD_PLUGINS`` is an allow-list (entry-point or distribution names, compared as pip
 does, so ``zoo_gan`` is ``zoo-gan``; set but empty loads no third-party plugin) and
-``ZOO_DISABLE_PLUGINS`` a deny-list. The core's own
-built-ins are registered through the same hooks under the name ``zoo-core`` and are always
-loaded.
+``ZOO_DISABLE_PLUGINS`` a deny-list. The core's own built-ins are a plugin like any other,
+named by zoo-core's own entry point ``zoo-core`` (``zoo_core.builtin.plugin``); it is always
+loaded, first, and a failure of it is a bug of the zoo that raises.
+
+What the plugins register is read through :mod:`zoo_core.catalog`; this module only finds,
+loads, guards and quarantines them.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any, Literal
 import pluggy
 
 from zoo_core import hookspecs
-from zoo_core.errors import DuplicateRegistrationError
+from zoo_core.errors import ZooError
 from zoo_core.settings import get_settings
 
 ENTRY_POINT_GROUP = "zoo"
@@ -132,19 +135,16 @@ def plugins() -> list[PluginInfo]:
 
 
 def _build_manager() -> ZooPluginManager:
-    from zoo_core import __version__
-    from zoo_core.builtin import plugin as builtin
-
     pm = ZooPluginManager()
     pm.add_hookspecs(hookspecs)
-    pm.register(builtin, name=CORE_PLUGIN)
-    pm.infos[CORE_PLUGIN] = PluginInfo(
-        CORE_PLUGIN, CORE_PLUGIN, __version__, "ok", module=builtin.__name__
-    )
+    found = _entry_points()
+    _register_core(pm, found)
     settings = get_settings()
     allow = None if settings.load_plugins is None else set(map(_canonical, settings.load_plugins))
     deny = set(map(_canonical, settings.disable_plugins))
-    for ep, dist in _entry_points():
+    for ep, dist in found:
+        if _is_core(ep, dist):
+            continue
         version = ep.dist.version if ep.dist is not None else "?"
         # Two distributions may pick the same entry-point name (or the core's): both load.
         name = ep.name if ep.name not in pm.infos else f"{dist}:{ep.name}"
@@ -166,6 +166,25 @@ def _build_manager() -> ZooPluginManager:
     return pm
 
 
+def _is_core(ep: EntryPoint, dist: str) -> bool:
+    return ep.name == CORE_PLUGIN and _canonical(dist) == CORE_PLUGIN
+
+
+def _register_core(pm: ZooPluginManager, found: list[tuple[EntryPoint, str]]) -> None:
+    """Register the core's own plugin first, unguarded: its failure is a bug of the zoo."""
+    core = [ep for ep, dist in found if _is_core(ep, dist)]
+    if not core:
+        raise ZooError(
+            f"zoo-core's own entry point {CORE_PLUGIN!r} (group {ENTRY_POINT_GROUP!r}) is "
+            "missing: zoo-core is not installed; install it (pip install zoo-core, or "
+            "pip install -e . in a checkout)"
+        )
+    (ep,) = core[:1]
+    pm.register(ep.load(), name=CORE_PLUGIN)
+    version = ep.dist.version if ep.dist is not None else "?"
+    pm.infos[CORE_PLUGIN] = PluginInfo(CORE_PLUGIN, CORE_PLUGIN, version, "ok", module=ep.value)
+
+
 def _entry_points() -> list[tuple[EntryPoint, str]]:
     """Each entry point of the group once, with the name of its distribution."""
     found: dict[tuple[str, str], tuple[EntryPoint, str]] = {}
@@ -181,22 +200,11 @@ def hook_names() -> list[str]:
     return sorted(name for name in vars(hookspecs) if name.startswith("zoo_"))
 
 
-def probe_plugins() -> list[PluginInfo]:
-    """Call every hook of every plugin once (quarantining the ones that raise), then report.
-
-    ``zoo doctor`` uses this so that a hook that fails only when called shows up.
-    """
-    for name in hook_names():
-        for _ in call_hook(name):
-            pass
-    return plugins()
-
-
 def call_hook(hook_name: str) -> Iterator[tuple[str, Any]]:
-    """Call hook ``hook_name`` of each plugin in its own guard.
+    """Call hook ``hook_name`` of each plugin in its own guard, in registration order.
 
-    Yields ``(plugin name, result)`` for each plugin whose implementation returned; a plugin
-    whose implementation raises is quarantined and skipped.
+    Yields ``(plugin name, result)`` for each plugin whose implementation returned something
+    other than ``None``; a plugin whose implementation raises is quarantined and skipped.
     """
     pm = get_plugin_manager()
     caller = getattr(pm.hook, hook_name)
@@ -208,41 +216,3 @@ def call_hook(hook_name: str) -> Iterator[tuple[str, Any]]:
             continue
         if result is not None:
             yield impl.plugin_name, result
-
-
-@dataclass
-class Contribution:
-    value: Any
-    plugin: str
-
-
-def collect_mapping(hook_name: str) -> tuple[dict[str, Contribution], dict[str, Exception]]:
-    """Merge the dicts that hook ``hook_name`` returns.
-
-    Returns:
-        ``(entries, errors)``: name → the value and the plugin that provided it, and name →
-        the error for names that two plugins claim (neither is used).
-    """
-    pm = get_plugin_manager()
-    entries: dict[str, Contribution] = {}
-    errors: dict[str, Exception] = {}
-    for plugin, result in call_hook(hook_name):
-        if not isinstance(result, dict):
-            pm.quarantine(plugin, f"hook {hook_name} returned {type(result).__name__}, not dict")
-            continue
-        for name, value in result.items():
-            if name in errors:
-                continue
-            if name in entries:
-                first = pm.infos.get(entries[name].plugin)
-                second = pm.infos.get(plugin)
-                errors[name] = DuplicateRegistrationError(
-                    hook_name.removeprefix("zoo_").rstrip("s").replace("_", " "),
-                    name,
-                    first.distribution if first else entries.pop(name).plugin,
-                    second.distribution if second else plugin,
-                )
-                entries.pop(name, None)
-                continue
-            entries[name] = Contribution(value, plugin)
-    return entries, errors

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from zoo_core.errors import ConfigError
+from zoo_core.loading import load
+from zoo_core.registry import model_card
 
 logger = logging.getLogger(__name__)
 REPO = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -30,9 +32,7 @@ def check_repo(repo: str) -> str:
 def stage(model_id: str, folder: Path, *, weights: str | Path | None = None) -> Path:
     """Write model ``model_id`` (its card's weights, or ``weights``) into ``folder`` as
     ``save_pretrained`` writes it, with the training record of its card."""
-    import zoo_core
-
-    model = zoo_core.load(model_id, weights=weights)
+    model = load(model_id, weights=weights)
     training = dict(model.card.training) if model.card and model.card.training else None
     return model.save_pretrained(folder, training=training)
 
@@ -40,9 +40,7 @@ def stage(model_id: str, folder: Path, *, weights: str | Path | None = None) -> 
 def hub_card(model_id: str, repo: str, revision: str, folder: Path) -> dict[str, Any]:
     """The registry card of the pushed weights: the model's card with its ``weights`` source
     the Hub repo at ``revision``, every file's sha256 pinned."""
-    import zoo_core
-
-    card = zoo_core.model_card(model_id).model_dump(mode="json", exclude_none=True)
+    card = model_card(model_id).model_dump(mode="json", exclude_none=True)
     card.pop("id", None)
     files = sorted(p.name for p in folder.iterdir() if p.is_file())
     card["weights"] = {

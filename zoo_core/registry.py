@@ -1,7 +1,9 @@
-"""The registry: ``registry.yaml`` plus the cards that plugins add through ``zoo_models``.
+"""The registry: ``registry.yaml``, the ``ZOO_REGISTRY`` files and the cards that plugins
+add through ``zoo_models``, merged by the catalog's duplicate rule.
 
-Listing and reading cards never imports torch. Results are cached until the set of plugins
-changes (or the extra registry files named in ``ZOO_REGISTRY`` change).
+Listing and reading cards never imports torch. The merge is kept in the catalog's cache, so
+it is redone when the set of plugins changes, and when a ``ZOO_REGISTRY`` file does (by
+modification time and size).
 """
 
 from __future__ import annotations
@@ -12,20 +14,17 @@ import warnings
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import yaml
-from pydantic import ValidationError
 
-from zoo_core.card import ModelCard, validation_message
+from zoo_core.card import ModelCard, parse_card
+from zoo_core.catalog import CARDS, Claim, get_catalog, merge
 from zoo_core.errors import (
     DuplicateRegistrationError,
     PluginError,
     RegistryError,
     UnknownModelError,
-    ZooError,
 )
-from zoo_core.plugin_manager import call_hook, get_plugin_manager
 from zoo_core.settings import get_settings
 
 
@@ -35,48 +34,28 @@ class ZooDeprecationWarning(FutureWarning):
 
 @dataclass
 class Registry:
-    """Cards by id, where each came from, and the ids that are in error."""
+    """Cards by id, where each came from, the deprecated aliases and the ids in error."""
 
     cards: dict[str, ModelCard] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)
-    errors: dict[str, ZooError] = field(default_factory=dict)
+    errors: dict[str, DuplicateRegistrationError] = field(default_factory=dict)
 
-    def add(self, card: ModelCard, source: str) -> None:
-        """Add ``card``. A name (id or alias) that two cards claim becomes an error naming
-        both sources; each card keeps its other names."""
-        for name in (card.id, *card.aliases):
-            owner = self._owner(name)
-            if name not in self.errors and owner is not None:
-                self.errors[name] = DuplicateRegistrationError(
-                    "model id", name, self.sources[owner], source
-                )
-                self._release(owner, name)
-        if card.id in self.errors:  # its aliases would redirect to an ambiguous id
-            for alias in card.aliases:
-                self.errors.setdefault(alias, self.errors[card.id])
-            return
-        self.cards[card.id] = card
-        self.sources[card.id] = source
-        for alias in card.aliases:
-            if alias not in self.errors:
-                self.aliases[alias] = card.id
-
-    def _owner(self, name: str) -> str | None:
-        """The id of the card that claims ``name`` as its id or an alias."""
-        return name if name in self.cards else self.aliases.get(name)
-
-    def _release(self, owner: str, name: str) -> None:
-        """Take ``name`` from card ``owner``; the card goes if it is its id."""
-        if name != owner:
-            del self.aliases[name]
-            return
-        card = self.cards.pop(owner)
-        del self.sources[owner]
-        for alias in card.aliases:
-            if self.aliases.get(alias) == owner:
-                del self.aliases[alias]
-                self.errors.setdefault(alias, self.errors[owner])
+    @classmethod
+    def of(cls, claims: list[Claim]) -> Registry:
+        """The registry of ``claims`` (a card claims its id and its aliases), merged in
+        order: a name two sources claim is an error naming both, and a card whose own id is
+        claimed twice is not used (its aliases raise the same error)."""
+        merged = merge(claims, CARDS.noun)
+        registry = cls(errors=merged.errors)
+        for name, claim in merged.owners.items():
+            card = claim.value
+            if name == card.id:
+                registry.cards[name] = card
+                registry.sources[name] = claim.source
+            else:
+                registry.aliases[name] = card.id
+        return registry
 
     def resolve(self, model_id: str) -> str:
         """The canonical id for ``model_id`` (warning if it is a deprecated alias)."""
@@ -166,54 +145,31 @@ class _RegistryLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def parse_card(data: Any, source: str, model_id: str | None = None) -> ModelCard:
-    """Validate one card, raising :class:`RegistryError` with a one-line message."""
-    if isinstance(data, ModelCard):
-        return data
-    if not isinstance(data, dict):
-        raise RegistryError(f"{source}: expected a card mapping, got {type(data).__name__}")
-    model_id = model_id if model_id is not None else data.get("id")
-    try:
-        return ModelCard.model_validate(data)
-    except ValidationError as exc:
-        raise RegistryError(
-            validation_message(source, str(model_id) if model_id else None, exc)
-        ) from None
-
-
-_cache: tuple[Any, Registry] | None = None
-
-
 def get_registry() -> Registry:
-    """The merged registry (cached until the plugins or ``ZOO_REGISTRY`` change)."""
-    global _cache
-    pm = get_plugin_manager()
+    """The merged registry (cached until the plugins or the ``ZOO_REGISTRY`` files change).
+
+    Raises:
+        RegistryError: ``registry.yaml`` or a ``ZOO_REGISTRY`` file does not validate.
+    """
+    catalog = get_catalog()
     extra = tuple(get_settings().registry)
-    # The manager itself, not id(pm): a rebuilt manager may reuse a freed one's address.
-    key = (pm, pm.generation, _stamps(extra))
-    if _cache is not None and _cache[0] == key:
-        return _cache[1]
-    registry = Registry()
-    for card in read_registry_file(builtin_registry_path()):
-        registry.add(card, "registry.yaml")
-    for path in extra:
-        for card in read_registry_file(Path(path)):
-            registry.add(card, str(path))
-    for plugin, cards in call_hook("zoo_models"):
-        info = pm.infos.get(plugin)
-        source = f"plugin {info.distribution if info else plugin}"
-        try:
-            parsed = [parse_card(card, source) for card in _as_list(cards, source)]
-        except RegistryError as exc:
-            pm.quarantine(plugin, str(exc))
-            continue
-        for card in parsed:
-            registry.add(card, source)
-        if info is not None:
-            info.models = [card.id for card in parsed]
-    # Quarantining a plugin changed the generation: key on the state after the build.
-    _cache = ((pm, pm.generation, key[2]), registry)
-    return registry
+
+    def build() -> Registry:
+        claims = [
+            Claim((card.id, *card.aliases), card, source)
+            for path, source in [(builtin_registry_path(), "registry.yaml")]
+            + [(Path(p), str(p)) for p in extra]
+            for card in read_registry_file(path)
+        ]
+        for contribution in catalog.contributions(CARDS):
+            source = f"plugin {contribution.distribution}"
+            claims += [
+                Claim((card.id, *card.aliases), card, source, contribution.plugin)
+                for card in contribution.entries.values()
+            ]
+        return Registry.of(claims)
+
+    return catalog.cached(("registry", _stamps(extra)), build)
 
 
 def _stamps(paths: tuple[Path, ...]) -> tuple[tuple[str, int, int], ...]:
@@ -227,12 +183,6 @@ def _stamps(paths: tuple[Path, ...]) -> tuple[tuple[str, int, int], ...]:
         else:
             stamps.append((str(path), stat.st_mtime_ns, stat.st_size))
     return tuple(stamps)
-
-
-def _as_list(cards: Any, source: str) -> list[Any]:
-    if not isinstance(cards, list | tuple):
-        raise RegistryError(f"{source}: zoo_models returned {type(cards).__name__}, not a list")
-    return list(cards)
 
 
 def list_models(
@@ -265,7 +215,7 @@ def model_card(model_id: str) -> ModelCard:
     try:
         return registry.cards[registry.resolve(model_id)]
     except UnknownModelError as exc:
-        failed = [i for i in get_plugin_manager().infos.values() if i.status == "failed"]
+        failed = [i for i in get_catalog().pm.infos.values() if i.status == "failed"]
         for info in failed:  # its cards went with it when it was quarantined
             if model_id in info.models:
                 raise PluginError(info.name, info.error or "?", info.distribution) from None

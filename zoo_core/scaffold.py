@@ -4,14 +4,18 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import logging
 import re
 import shutil
+import sys
 import tempfile
 from importlib import resources
 from pathlib import Path
 
 from zoo_core.errors import ConfigError
+from zoo_core.plugin_manager import get_plugin_manager
 
 logger = logging.getLogger(__name__)
 NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
@@ -101,12 +105,6 @@ def _fill(text: str, names: dict[str, str]) -> str:
 def _make_checkpoint(folder: Path, names: dict[str, str], progress: bool) -> None:
     """Run the plugin's own ``scripts/make_checkpoint.py``, its package importable and its
     hooks registered for the time of the training (it is not installed yet)."""
-    import importlib
-    import importlib.util
-    import sys
-
-    from zoo_core.plugin_manager import get_plugin_manager
-
     path = folder / "scripts" / "make_checkpoint.py"
     spec = importlib.util.spec_from_file_location(f"_make_{names['__PACKAGE__']}", path)
     script = importlib.util.module_from_spec(spec)

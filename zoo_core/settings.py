@@ -10,8 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from zoo_core.errors import ConfigError
+from zoo_core.validation import Problem, one_line
 
 NetworkPolicy = Literal["never", "if-missing", "always"]
 
@@ -102,20 +105,20 @@ def get_settings() -> ZooSettings:
     Raises:
         ConfigError: an environment variable holds a value its setting does not accept.
     """
-    from pydantic import ValidationError
-
     _warn_unknown_variables()
     try:
         return ZooSettings()
     except ValidationError as exc:
-        from zoo_core.errors import ConfigError
+        raise ConfigError(
+            "invalid environment setting " + one_line(exc, describe=_variable)
+        ) from None
 
-        parts = []
-        for item in exc.errors(include_url=False):
-            name = str(item["loc"][0]) if item["loc"] else "?"
-            env = name if name.isupper() else f"ZOO_{name.upper()}"
-            parts.append(f"{env}={item.get('input')!r}: {item['msg']}")
-        raise ConfigError("invalid environment setting " + "; ".join(parts)) from None
+
+def _variable(problem: Problem) -> str:
+    """``VARIABLE='VALUE': WHAT`` for one bad setting."""
+    name = str(problem.loc[0]) if problem.loc else "?"
+    env = name if name.isupper() else f"ZOO_{name.upper()}"
+    return f"{env}={problem.input!r}: {problem.message}"
 
 
 _warned: set[str] = set()

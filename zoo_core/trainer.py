@@ -5,6 +5,8 @@ logging, checkpoints, exact resume and distributed data parallel."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -26,6 +28,10 @@ class Trainer(ABC):
     Class attributes:
         architecture: the architecture name it trains (as registered in ``zoo_trainers``).
         Config: the pydantic model of the trainer's own options (a recipe's ``trainer:``).
+        model_class: what it trains when that is not the Generator registered as its
+            ``architecture`` (e.g. a feature extractor): a module class with a pydantic
+            ``Config`` and an ``architecture`` name, built as ``model_class(config)`` from the
+            recipe's ``config``; ``None`` (the default): the registered Generator.
         optimizers: names of the optimizers it needs, in the order the loop steps them
             (adversarial trainers name several, e.g. ``("discriminator", "generator")``);
             each is configured in the recipe's ``train.optimizers`` with its own cadence.
@@ -41,6 +47,7 @@ class Trainer(ABC):
 
     architecture: ClassVar[str]
     Config: ClassVar[type[BaseModel]] = NoTrainerOptions
+    model_class: ClassVar[type[nn.Module] | None] = None
     optimizers: ClassVar[tuple[str, ...]] = ("model",)
 
     def __init__(self, model: Generator, config: BaseModel):
@@ -66,6 +73,25 @@ class Trainer(ABC):
         windows); examples must depend only on their index, never on worker RNG.
         """
         return data
+
+    def batch_order(
+        self, size: int, batch_size: int, seed: int, start: int, rank: int, world: int
+    ) -> Iterable[list[Any]] | None:
+        """The batches of dataset indices (or keys of the trainer's ``dataset``) from step
+        ``start`` on, this process's share of each; ``None`` (the default): the loop's own
+        order (``zoo_core.training.loop.BatchOrder``: a permutation per epoch, drawn from
+        the seed and the epoch).
+
+        Override for another order. Batch ``s`` must be a function of ``(seed, s)`` alone,
+        whatever ``start`` is, so that a resumed run draws what an uninterrupted one does.
+        """
+        return None
+
+    def export(self, model: nn.Module, directory: Path, training: dict[str, Any]) -> Path:
+        """Write the trained ``model`` into ``directory`` (the run's ``model/``) at the end
+        of a finished run, with ``training`` (what ``training.json`` records); return the
+        folder. Default: ``model.save_pretrained(directory, training=training)``."""
+        return model.save_pretrained(directory, training=training)
 
     @abstractmethod
     def training_step(self, batch: Any, step: int, optimizer: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ data.fingerprint  # sha256 over name, split, file hashes (and generator paramete
 Importing this package does not import torch; loading a split does.
 """
 
-from zoo_core.data.catalog import dataset_spec, list_datasets, load_dataset
-from zoo_core.data.spec import Dataset, DatasetSpec, SplitData
+from zoo_core.data.loading import dataset_spec, list_datasets, load_dataset
+from zoo_core.dataset import Dataset, DatasetSpec, SplitData
 
 __all__ = ["Dataset", "DatasetSpec", "SplitData", "dataset_spec", "list_datasets", "load_dataset"]

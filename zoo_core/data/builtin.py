@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from zoo_core.data import images, series, text, toy
-from zoo_core.data.spec import DatasetSpec
+from zoo_core.dataset import DatasetSpec
 
 
 def builtin_specs() -> dict[str, DatasetSpec]:

@@ -11,7 +11,7 @@ import numpy as np
 
 from zoo_core.data.files import Search, data_dir, read_file
 from zoo_core.data.idx import read_idx
-from zoo_core.data.spec import SplitData
+from zoo_core.dataset import SplitData
 from zoo_core.errors import CorruptDatasetError, DatasetNotFoundError
 from zoo_core.settings import ZooSettings
 

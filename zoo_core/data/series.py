@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo_core.data.files import Search, data_dir, read_file
-from zoo_core.data.spec import SplitData
+from zoo_core.dataset import SplitData
 from zoo_core.errors import CorruptDatasetError
 from zoo_core.settings import ZooSettings
 

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import math
 
-from zoo_core.data.spec import SplitData
+import torch
+
+from zoo_core.dataset import SplitData
+from zoo_core.seeding import Noise
 from zoo_core.settings import ZooSettings
 
 SPLITS = {"train": (0, 100_000), "test": (1, 10_000)}  # split -> (seed, number of points)
@@ -27,10 +30,6 @@ GRID25_STD = 0.05
 
 def mixture(centers: list[list[float]], std: float, split: str) -> SplitData:
     """Points ``(N, 2)`` float32 and their mode indices ``(N,)`` for one split."""
-    import torch
-
-    from zoo_core.seeding import Noise
-
     seed, n = SPLITS[split]
     noise = Noise.for_range(seed, 0, n)
     labels = noise.randint(len(centers), stream=0)  # (N,)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -21,10 +22,22 @@ from typing import Any
 
 import torch
 
-from zoo_core.evaluation.protocol import Protocol
+from zoo_core.data import Dataset, load_dataset
+from zoo_core.devices import default_device, resolve_device
+from zoo_core.distributed import Distributed
+from zoo_core.errors import (
+    ChecksumMismatchError,
+    ConfigError,
+    EvaluationError,
+    EvaluationTimeoutError,
+)
+from zoo_core.evaluation.extractors import get_extractor
 from zoo_core.evaluation.stats import Reference, extract, quantize, reference_statistics
 from zoo_core.evaluation.store import read_entry, tensor_checksum, write_entry
+from zoo_core.extractor import FeatureExtractor
 from zoo_core.generator import Generator
+from zoo_core.protocol import Protocol
+from zoo_core.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -76,19 +89,16 @@ class Evaluation:
     cache: bool = True
     progress: bool = False
     deadline: float | None = None
-    dist: Any = None
+    dist: Distributed | None = None
     invalid: dict[str, str] = field(default_factory=dict)
     _generated: Generated | None = field(default=None, repr=False)
     _reference: Reference | None = field(default=None, repr=False)
-    _extractor: Any = field(default=None, repr=False)
+    _extractor: FeatureExtractor | None = field(default=None, repr=False)
     _options: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        from zoo_core.devices import resolve_device
-        from zoo_core.training.distributed import Distributed
-
         if self.device is None:
-            self.device = "cuda" if torch.cuda.is_available() else "cpu"
+            self.device = default_device()
         if self.dist is None:
             self.dist = Distributed(0, 1, resolve_device(self.device))
         self.device = self.dist.device
@@ -113,13 +123,20 @@ class Evaluation:
     def weights_hash(self) -> str:
         return weights_hash(self.generator)
 
+    @property
+    def sampled(self) -> Generated | None:
+        """The sampling pass, when a metric has run it (``None`` before)."""
+        return self._generated
+
+    @property
+    def extractor_sha256(self) -> str | None:
+        """The weights sha256 of the extractor the run used (``None``: it used none)."""
+        return self._extractor.weights_sha256 if self._extractor is not None else None
+
     # ------------------------------------------------------------------ extractor
-    def extractor(self):
+    def extractor(self) -> FeatureExtractor:
         """The protocol's feature extractor, its weights checked against the protocol."""
         if self._extractor is None:
-            from zoo_core.errors import ChecksumMismatchError
-            from zoo_core.evaluation.extractors import get_extractor
-
             extractor = get_extractor(self.protocol.extractor, device=self.device)
             pinned = self.protocol.extractor_sha256
             if pinned is not None and extractor.weights_sha256 != pinned:
@@ -145,11 +162,8 @@ class Evaluation:
             )  # fmt: skip
         return self._reference
 
-    def reference_data(self):
+    def reference_data(self) -> Dataset:
         """The protocol's split, the first ``n_samples`` examples (likelihood metrics)."""
-        from zoo_core.data import load_dataset
-        from zoo_core.errors import ConfigError
-
         data = load_dataset(self.protocol.dataset, split=self.protocol.split)
         if len(data) < self.protocol.n_samples:
             raise ConfigError(
@@ -162,8 +176,6 @@ class Evaluation:
     def shard_dir(self) -> Path | None:
         if not self.cache:
             return None
-        from zoo_core.settings import get_settings
-
         root = self.workdir or get_settings().cache_dir / "samples"
         return root / f"{self.generator.name}-{self.weights_hash[:12]}" / self.protocol.hash[:16]
 
@@ -209,8 +221,6 @@ class Evaluation:
         ordered = [merged[k] for k, _, _ in self.shards()]
         n = sum(part["n"] for part in ordered)
         if n != p.n_samples or len(ordered) != len(self.shards()):
-            from zoo_core.errors import EvaluationError
-
             raise EvaluationError(f"drew {n} samples, protocol {p.title} asks {p.n_samples}")
         return Generated(
             n=n,
@@ -233,8 +243,6 @@ class Evaluation:
             tensors, record = entry
             return _decode(tensors, record), record["nonfinite"], record["seconds"]
         if self.deadline is not None and time.monotonic() > self.deadline:
-            from zoo_core.errors import EvaluationTimeoutError
-
             raise EvaluationTimeoutError(
                 f"{self.generator.name} ran past its time limit at shard {k} of "
                 f"{len(self.shards())} (the finished shards are cached; rerun to resume)"
@@ -291,8 +299,6 @@ class Evaluation:
             merged.update(gathered)
         values = torch.cat([merged[k] for k, _, _ in self.shards()])
         if values.numel() != n:
-            from zoo_core.errors import EvaluationError
-
             raise EvaluationError(
                 f"{self.generator.name} gave {values.numel()} likelihoods for {n} examples"
             )
@@ -313,8 +319,6 @@ def weights_hash(generator: Generator) -> str:
 def _encode(samples: Any, modality: str) -> tuple[dict[str, torch.Tensor], int]:
     """Samples as the tensors of a shard (images as 8-bit), and the non-finite count."""
     if isinstance(samples, list):
-        import json
-
         blob = json.dumps(samples).encode("utf-8")
         return {"text": torch.frombuffer(bytearray(blob), dtype=torch.uint8)}, 0
     samples = samples.detach().to("cpu", torch.float32)
@@ -329,8 +333,6 @@ def _encode(samples: Any, modality: str) -> tuple[dict[str, torch.Tensor], int]:
 
 def _decode(tensors: dict[str, torch.Tensor], record: dict[str, Any]) -> Any:
     if record.get("kind") == "text":
-        import json
-
         return json.loads(bytes(tensors["text"].numpy()).decode("utf-8"))
     return tensors["samples"]
 

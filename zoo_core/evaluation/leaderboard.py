@@ -1,10 +1,10 @@
 """``zoo leaderboard``: run the evaluations that are missing, then render the page.
 
 For every model matching the pattern and every protocol that applies to it (same
-modality and dataset, and the capability its metrics need), an evaluation whose record
-already exists with the same weights hash and protocol hash is reused; the others run,
-each in its own guard: a model that raises, times out or yields non-finite samples gets a
-failed record with the reason, and the others go on. Diffusion models are also run under
+modality and dataset, and the capability its primary metric requires), an evaluation whose
+record already exists with the same weights hash and protocol hash is reused; the others
+run, each in its own guard: a model that raises, times out or yields non-finite samples gets
+a failed record with the reason, and the others go on. Diffusion models are also run under
 their protocol's sampler sweep (the FID-vs-NFE curves).
 """
 
@@ -15,10 +15,18 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from zoo_core.evaluation.protocol import Protocol, get_protocol, list_protocols
+from zoo_core.distributed import Distributed
+from zoo_core.evaluation.harness import weights_hash
+from zoo_core.evaluation.render import render_leaderboard
 from zoo_core.evaluation.results import append_record, read_records
+from zoo_core.evaluation.run import applies, evaluate, failed_record, resolve_protocol
+from zoo_core.generator import Generator
+from zoo_core.loading import load
+from zoo_core.outputs import save_samples
+from zoo_core.protocol import Protocol, get_protocol, list_protocols
+from zoo_core.record import EvaluationRecord
+from zoo_core.registry import list_models, model_card
 
 log = logging.getLogger(__name__)
 
@@ -30,33 +38,20 @@ GRID_SAMPLES = 64
 class LeaderboardRun:
     """What a leaderboard run did: records appended, reused, and the pages written."""
 
-    ran: list[dict[str, Any]] = field(default_factory=list)
-    reused: list[dict[str, Any]] = field(default_factory=list)
+    ran: list[EvaluationRecord] = field(default_factory=list)
+    reused: list[EvaluationRecord] = field(default_factory=list)
     pages: tuple[Path, Path] | None = None
 
 
-def applies(card, protocol: Protocol) -> bool:
-    """Whether ``protocol`` evaluates the model of ``card``."""
-    if card.modality != protocol.modality or card.dataset != protocol.dataset:
-        return False
-    from zoo_core.loading import architecture_class
-
-    capabilities = architecture_class(card.architecture).capabilities
-    if "bits_per_dim" in protocol.metrics:
-        return "log_prob" in capabilities
-    return "sample" in capabilities
-
-
-def _matches(record: dict[str, Any], weights: str, protocol: Protocol) -> bool:
-    if record.get("status") != "ok" or record.get("weights_hash") != weights:
+def _matches(record: EvaluationRecord, weights: str, protocol: Protocol) -> bool:
+    if not record.ok or record.weights_hash != weights:
         return False
     resolved = protocol
     if protocol.extractor is not None and protocol.extractor_sha256 is None:
-        sha = record.get("extractor_sha256")
-        if sha is None:
+        if record.extractor_sha256 is None:
             return False
-        resolved = protocol.replace(extractor_sha256=sha)
-    return record.get("protocol_hash") == resolved.hash
+        resolved = protocol.replace(extractor_sha256=record.extractor_sha256)
+    return record.protocol_hash == resolved.hash
 
 
 def run_leaderboard(
@@ -71,7 +66,7 @@ def run_leaderboard(
     timeout: float | None = None,
     sweep: bool = True,
     progress: bool = False,
-    dist: Any = None,
+    dist: Distributed | None = None,
 ) -> LeaderboardRun:
     """Evaluate what is missing into ``out_dir/results.jsonl`` and render the pages.
 
@@ -79,9 +74,6 @@ def run_leaderboard(
         UnknownProtocolError: a protocol name that does not exist.
         ResultsFileError: the results file is corrupt or of a newer format.
     """
-    from zoo_core.evaluation.run import evaluate_model, failed_record, resolve_protocol
-    from zoo_core.registry import list_models, model_card
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results = out_dir / RESULTS_FILE
@@ -103,8 +95,6 @@ def run_leaderboard(
                 plans.extend(base.variants(card.family))
         began = time.monotonic()
         try:
-            from zoo_core.loading import load
-
             model = load(model_id)
         except Exception as exc:
             log.warning("%s: cannot load: %s", model_id, exc)
@@ -114,19 +104,17 @@ def run_leaderboard(
                 if main:
                     append_record(results, record)
             continue
-        from zoo_core.evaluation.harness import weights_hash
-
         weights = weights_hash(model)
         for protocol in plans:
-            reuse = [r for r in existing if r.get("model") == model_id
+            reuse = [r for r in existing if r.model == model_id
                      and _matches(r, weights, protocol)]  # fmt: skip
             if reuse and not force:
                 summary.reused.append(reuse[-1])
                 continue
             began = time.monotonic()
             try:
-                record = evaluate_model(model, protocol, device=device, progress=progress,
-                                        timeout=timeout, dist=dist)  # fmt: skip
+                record = evaluate(model, protocol, device=device, progress=progress,
+                                  timeout=timeout, dist=dist)  # fmt: skip
             except Exception as exc:
                 log.warning("%s under %s failed: %s", model_id, protocol.title, exc)
                 record = failed_record(model_id, protocol, exc, time.monotonic() - began)
@@ -140,10 +128,8 @@ def run_leaderboard(
     return summary
 
 
-def _write_grid(model, protocol: Protocol, out_dir: Path) -> Path | None:
+def _write_grid(model: Generator, protocol: Protocol, out_dir: Path) -> Path | None:
     """A grid (or scatter) of the model's first samples under the protocol's options."""
-    from zoo_core.outputs import save_samples
-
     if model.modality not in ("image", "points"):
         return None
     path = out_dir / "grids" / f"{model.name}.png"
@@ -159,18 +145,16 @@ def _write_grid(model, protocol: Protocol, out_dir: Path) -> Path | None:
         return None
 
 
-def latest(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def latest(records: list[EvaluationRecord]) -> list[EvaluationRecord]:
     """The last record of each (model, protocol hash), in first-seen order."""
-    last: dict[tuple[Any, Any], dict[str, Any]] = {}
+    last: dict[tuple[str, str], EvaluationRecord] = {}
     for record in records:
-        last[(record.get("model"), record.get("protocol_hash"))] = record
+        last[(record.model, record.protocol_hash)] = record
     return list(last.values())
 
 
 def render(out_dir: Path) -> tuple[Path, Path]:
     """Render ``leaderboard.md`` and ``index.html`` from ``out_dir/results.jsonl``."""
-    from zoo_core.evaluation.render import render_leaderboard
-
     out_dir = Path(out_dir)
     records = latest(read_records(out_dir / RESULTS_FILE))
     grids = {p.stem: p for p in sorted((out_dir / "grids").glob("*.png"))}

@@ -1,9 +1,9 @@
-"""Result records: one JSON object per (model, protocol) evaluation, one per line of a
-``results.jsonl``.
+"""Results files: evaluation records (:class:`zoo_core.record.EvaluationRecord`), one JSON
+object per line of a ``results.jsonl``.
 
 Appending takes an exclusive lock on ``<file>.lock`` and replaces the file atomically with
 its old content plus the new line, so a reader never sees half a record and two concurrent
-writers lose nothing. A line that is not a JSON object, or a record of a newer format than
+writers lose nothing. A line that is not a valid record, or a record of a newer format than
 this zoo reads, is an error naming the file and the line: nothing is silently skipped.
 """
 
@@ -12,14 +12,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 from zoo_core._io import atomic_write_bytes
 from zoo_core.errors import ResultsFileError
-
-FORMAT = 1
+from zoo_core.record import EvaluationRecord
 
 
 @contextlib.contextmanager
@@ -33,26 +31,16 @@ def _locked(path: Path):
             fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
 
-def _clean(value: Any) -> Any:
-    """JSON has no NaN: non-finite floats become null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
-
-
-def append_record(path: str | Path, record: dict[str, Any]) -> None:
-    """Append ``record`` as one line of ``path`` (created if missing), atomically.
+def append_record(path: str | Path, record: EvaluationRecord | dict[str, Any]) -> None:
+    """Append ``record`` (a record, or its JSON to check as one) as one line of ``path``
+    (created if missing), atomically.
 
     Raises:
-        ResultsFileError: the existing file is corrupt or of a newer format (it is left
-            untouched).
+        ResultsFileError: ``record`` is not a valid record, or the existing file is corrupt
+            or of a newer format (it is left untouched).
     """
     path = Path(path)
-    line = json.dumps(_clean(record), sort_keys=True, allow_nan=False) + "\n"
+    line = EvaluationRecord.parse(record, f"the record for {path}").line()
     with _locked(path):
         old = path.read_bytes() if path.exists() else b""
         if old:
@@ -62,12 +50,12 @@ def append_record(path: str | Path, record: dict[str, Any]) -> None:
         atomic_write_bytes(path, old + line.encode("utf-8"))
 
 
-def read_records(path: str | Path) -> list[dict[str, Any]]:
+def read_records(path: str | Path) -> list[EvaluationRecord]:
     """Every record of ``path`` (an absent file has none).
 
     Raises:
-        ResultsFileError: a line that is not a JSON object with a ``format``, or a format
-            newer than this zoo's.
+        ResultsFileError: a line that is not a valid record, or of a format newer than this
+            zoo's (the message names the file and the line).
     """
     path = Path(path)
     if not path.exists():
@@ -79,28 +67,17 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
     return _parse(text, path)
 
 
-def _parse(text: str, path: Path) -> list[dict[str, Any]]:
+def _parse(text: str, path: Path) -> list[EvaluationRecord]:
     records = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            data = json.loads(line)
         except json.JSONDecodeError as exc:
             raise ResultsFileError(
                 f"{path}:{number} is not a JSON record ({exc.msg}); the file is corrupt: "
                 "remove or repair that line"
             ) from None
-        version = record.get("format") if isinstance(record, dict) else None
-        if not isinstance(version, int) or isinstance(version, bool):
-            raise ResultsFileError(
-                f"{path}:{number} is not a zoo result record (no integer 'format'); "
-                "remove or repair that line"
-            )
-        if version > FORMAT:
-            raise ResultsFileError(
-                f"{path}:{number} has format {version}, newer than this zoo reads ({FORMAT}); "
-                "upgrade zoo-core"
-            )
-        records.append(record)
+        records.append(EvaluationRecord.parse(data, f"{path}:{number}"))
     return records

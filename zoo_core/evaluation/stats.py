@@ -19,10 +19,13 @@ from pathlib import Path
 
 import torch
 
-from zoo_core.evaluation.extractors.base import FeatureExtractor, preprocess
+from zoo_core.data import load_dataset
+from zoo_core.errors import ConfigError
 from zoo_core.evaluation.frechet import feature_statistics
-from zoo_core.evaluation.protocol import Preprocessing
 from zoo_core.evaluation.store import read_entry, write_entry
+from zoo_core.extractor import FeatureExtractor, preprocess
+from zoo_core.protocol import Preprocessing
+from zoo_core.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -108,10 +111,6 @@ def reference_statistics(
         DatasetNotFoundError, UnknownDatasetError: the data is not here.
         ConfigError: ``n`` exceeds the split, or the data is not images.
     """
-    from zoo_core.data import load_dataset
-    from zoo_core.errors import ConfigError
-    from zoo_core.settings import get_settings
-
     data = load_dataset(dataset, split=split)
     if data.spec.modality != "image":
         raise ConfigError(f"reference features need images; {dataset} holds {data.spec.modality}")

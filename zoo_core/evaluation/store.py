@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from zoo_core._io import atomic_write_bytes
+from zoo_core.weights.formats import encode_safetensors, read_safetensors
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,6 @@ def tensor_checksum(tensors: dict[str, torch.Tensor]) -> str:
 
 def write_entry(path: Path, tensors: dict[str, torch.Tensor], record: dict[str, Any]) -> Path:
     """Write ``tensors`` with ``record`` (JSON-serializable) to ``path`` atomically."""
-    from zoo_core.weights.formats import encode_safetensors
-
     path.parent.mkdir(parents=True, exist_ok=True)
     metadata = {"record": json.dumps(record, sort_keys=True), "checksum": tensor_checksum(tensors)}
     return atomic_write_bytes(path, encode_safetensors(tensors, metadata))
@@ -53,8 +52,6 @@ def read_entry(
         return None
     try:
         from safetensors import safe_open
-
-        from zoo_core.weights.formats import read_safetensors
 
         tensors = read_safetensors(path)
         with safe_open(str(path), "pt") as handle:

@@ -16,7 +16,8 @@ from zoo_core.testing import checks
 
 
 def test_zoo_architecture(zoo_architecture_rule):
-    """One rule of DESIGN.md section 3 for one architecture, on its ``example`` instance."""
+    """One rule of the Generator contract (docs/api.md) for one architecture, on its
+    ``example`` instance; the rules of ``checks.NUMERIC_RULES`` are marked ``numerics``."""
     cls, rule = zoo_architecture_rule
     checks.ARCHITECTURE_RULES[rule](cls)
 
@@ -28,8 +29,8 @@ def test_zoo_training_step(zoo_trainer):
 
 
 def test_zoo_model(zoo_model_rule):
-    """One rule of DESIGN.md section 5 for one model card: the card validates; its weights
-    load with sockets blocked."""
+    """One rule of the registry's contract (docs/registry.md) for one model card: the card
+    validates; its weights load with sockets blocked."""
     model_id, rule = zoo_model_rule
     checks.MODEL_RULES[rule](model_id)
 

@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from zoo_core.testing import NetworkAttempts, block_network, build_hub_cache
+import zoo_core
+from zoo_core.catalog import ARCHITECTURES, TRAINERS, get_catalog
+from zoo_core.plugin_manager import reset_plugins
+from zoo_core.testing import conformance
+from zoo_core.testing.checks import ARCHITECTURE_RULES, MODEL_RULES, NUMERIC_RULES
+from zoo_core.testing.network import NetworkAttempts, block_network, build_hub_cache
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -27,10 +32,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "numerics: compares floats computed with other shapes or checks recorded float "
+        "figures; `make test` reruns these under AVX2 (ATEN_CPU_CAPABILITY=avx2)",
+    )
     if not config.getoption("zoo_conformance"):
         return
-    from zoo_core.testing import conformance
-
     kit = str(Path(conformance.__file__))
     if config.args_source == pytest.Config.ArgsSource.ARGS:
         config.args.append(kit)  # the paths given, and the kit
@@ -57,10 +65,8 @@ def registered(distribution: str) -> tuple[dict[str, type], dict[str, type], lis
     Raises:
         pytest.UsageError: no such distribution, or its plugin failed to load.
     """
-    import zoo_core
-    from zoo_core.plugin_manager import collect_mapping, get_plugin_manager
-
-    pm = get_plugin_manager()
+    catalog = get_catalog()
+    pm = catalog.pm
     wanted = _canonical(distribution)
     mine = {
         name
@@ -79,8 +85,8 @@ def registered(distribution: str) -> tuple[dict[str, type], dict[str, type], lis
             f"--zoo-conformance={distribution}: no installed zoo plugin comes from a "
             f"distribution of that name (`zoo plugins` lists them)"
         )
-    architectures, _ = collect_mapping("zoo_architectures")
-    trainers, _ = collect_mapping("zoo_trainers")
+    architectures = catalog.merged(ARCHITECTURES).owners
+    trainers = catalog.merged(TRAINERS).owners
     archs = {k: c.value for k, c in architectures.items() if c.plugin in mine}
     trained = {k: c.value for k, c in trainers.items() if c.plugin in mine and k in archs}
     models = [
@@ -95,8 +101,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     wanted = {"zoo_architecture_rule", "zoo_trainer", "zoo_model_rule"} & set(metafunc.fixturenames)
     if not wanted:
         return
-    from zoo_core.testing.checks import ARCHITECTURE_RULES, MODEL_RULES
-
     dists = distributions(metafunc)
     if not dists:
         raise pytest.UsageError(
@@ -109,7 +113,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         if "zoo_architecture_rule" in wanted:
             for name, cls in sorted(archs.items()):
                 for rule in ARCHITECTURE_RULES:
-                    values.append((cls, rule))
+                    marks = [pytest.mark.numerics] if rule in NUMERIC_RULES else []
+                    values.append(pytest.param((cls, rule), marks=marks))
                     ids.append(f"{name}:{rule}")
         elif "zoo_trainer" in wanted:
             for name, trainer in sorted(trainers.items()):
@@ -130,8 +135,6 @@ def fresh_zoo(monkeypatch):
     """Freshly loaded plugins and a clean ``ZOO_*`` (and ``HF_HUB_OFFLINE``) environment for
     the test, and again after it (use it autouse in a conftest: ``usefixtures``)."""
     import os
-
-    from zoo_core.plugin_manager import reset_plugins
 
     for name in list(os.environ):
         if name.startswith("ZOO_") or name == "HF_HUB_OFFLINE":

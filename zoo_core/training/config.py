@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from zoo_core.errors import ConfigError
+from zoo_core.validation import one_line
 
 
 class _Strict(BaseModel):
@@ -31,12 +32,38 @@ class OptimizerConfig(_Strict):
     )
 
 
+class OneCycleConfig(_Strict):
+    """The one-cycle policy (Smith and Topin 2017, "Super-Convergence", arXiv 1708.07120), as
+    ``torch.optim.lr_scheduler.OneCycleLR`` computes it with cosine annealing: the learning
+    rate rises from ``lr / initial_div`` to ``lr`` over the first ``pct_start`` of the steps,
+    then falls to ``lr / (initial_div * final_div)``; the momentum (Adam's beta1, SGD's
+    momentum) falls from ``momentum[1]`` to ``momentum[0]`` and rises back."""
+
+    pct_start: float = Field(0.3, gt=0, lt=1, description="Fraction of the steps rising.")
+    initial_div: float = Field(25.0, gt=0, description="Peak lr over the starting lr.")
+    final_div: float = Field(1e4, gt=0, description="Starting lr over the final lr.")
+    momentum: tuple[float, float] | None = Field(
+        (0.85, 0.95), description="(lowest, highest) momentum cycled; None: left as set."
+    )
+
+
 class ScheduleConfig(_Strict):
-    """Learning rate: linear warm-up, then constant, linear or cosine decay."""
+    """Learning rate: linear warm-up, then constant, linear or cosine decay; or one cycle."""
 
     warmup_steps: int = Field(0, ge=0, description="Steps of linear warm-up from 0.")
     decay: Literal["constant", "linear", "cosine"] = Field("constant", description="After warm-up.")
     min_lr_ratio: float = Field(0.0, ge=0, le=1, description="Final lr as a fraction of peak.")
+    one_cycle: OneCycleConfig | None = Field(
+        None, description="The one-cycle policy instead of warm-up and decay (and momentum)."
+    )
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> ScheduleConfig:
+        defaults = {"warmup_steps": 0, "decay": "constant", "min_lr_ratio": 0.0}
+        other = sorted(k for k, v in defaults.items() if getattr(self, k) != v)
+        if self.one_cycle is not None and other:
+            raise ValueError(f"one_cycle replaces {', '.join(other)}; give one or the other")
+        return self
 
 
 class EmaConfig(_Strict):
@@ -69,6 +96,12 @@ class TrainConfig(_Strict):
         0, ge=0, lt=2**62, description="Seed of initialisation, data order and every RNG."
     )
     workers: int = Field(0, ge=0, description="DataLoader worker processes.")
+    threads: int | None = Field(
+        None,
+        ge=1,
+        description="CPU threads of torch for the run (None: torch's default); float results "
+        "on the CPU depend on it, so a recipe whose weights must repeat byte for byte pins it.",
+    )
     device: str = Field("cpu", description="Device to train on (cpu, cuda, cuda:1, ...).")
     nan_patience: int = Field(
         10, ge=1, description="Stop after this many consecutive steps with a non-finite loss."
@@ -116,16 +149,11 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
 
 
 def validate_recipe(data: dict[str, Any], source: str = "recipe") -> Recipe:
+    """``data`` as a :class:`Recipe`; a ``ConfigError`` naming each bad key otherwise."""
     try:
         return Recipe.model_validate(data)
     except ValidationError as exc:
-        parts = []
-        for item in exc.errors(include_url=False):
-            where = ".".join(str(p) for p in item["loc"]) or "(recipe)"
-            msg = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
-            msg = msg.removeprefix("Value error, ")
-            parts.append(f"{where}: {msg}")
-        raise ConfigError(f"{source}: " + "; ".join(parts)) from None
+        raise ConfigError(f"{source}: {one_line(exc, whole='(recipe)')}") from None
 
 
 def _set_dotted(data: dict[str, Any], key: str, value: Any, path: Path) -> None:

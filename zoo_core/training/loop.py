@@ -22,15 +22,20 @@ import platform
 import random
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from pydantic import ValidationError
 from torch import nn
 
+from zoo_core._io import atomic_write_bytes
+from zoo_core.catalog import architecture_class, trainer_class
+from zoo_core.data import Dataset, load_dataset
+from zoo_core.distributed import Distributed
 from zoo_core.errors import (
     CheckpointError,
     ConfigError,
@@ -38,6 +43,9 @@ from zoo_core.errors import (
     TrainingDivergedError,
     TrainingError,
 )
+from zoo_core.generator import validate_config
+from zoo_core.outputs import WRITERS, save_samples
+from zoo_core.training.batches import BatchOrder, TensorBatches, collate
 from zoo_core.training.checkpoint import (
     committed_steps,
     load_checkpoint,
@@ -45,6 +53,8 @@ from zoo_core.training.checkpoint import (
     save_checkpoint,
 )
 from zoo_core.training.config import Recipe, TrainConfig, validate_recipe
+from zoo_core.training.optim import Ema, build_optimizer, learning_rate
+from zoo_core.validation import one_line
 
 log = logging.getLogger(__name__)
 
@@ -65,79 +75,6 @@ class TrainResult:
     checkpoint_step: int | None = None  # the newest checkpoint committed (None: none)
 
 
-# ----------------------------------------------------------------------------- data order
-class BatchOrder:
-    """Index batches for step ``s`` as a pure function of ``(seed, s)``.
-
-    Each epoch is a permutation of the dataset drawn from ``(seed, epoch)``; the global
-    batch of step ``s`` is slice ``s mod batches_per_epoch`` of epoch ``s // ...``'s
-    permutation (the last partial batch is dropped), and process ``rank`` takes its
-    contiguous share of it. Iterating from any step needs no replay of earlier ones.
-    """
-
-    def __init__(self, size: int, batch: int, seed: int, start: int, rank: int, world: int):
-        if batch > size:
-            raise ConfigError(f"batch_size {batch} exceeds the dataset's {size} examples")
-        if batch % world:
-            raise ConfigError(f"batch_size {batch} is not divisible by {world} processes")
-        self.size, self.batch, self.seed = size, batch, seed
-        self.start, self.rank, self.world = start, rank, world
-        self.per_epoch = size // batch
-        self._epoch, self._perm = -1, torch.empty(0, dtype=torch.int64)
-
-    def indices(self, step: int) -> list[int]:
-        epoch, position = divmod(step, self.per_epoch)
-        if epoch != self._epoch:
-            generator = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) % 2**63)
-            self._epoch, self._perm = epoch, torch.randperm(self.size, generator=generator)
-        share = self.batch // self.world
-        begin = position * self.batch + self.rank * share
-        return self._perm[begin : begin + share].tolist()
-
-    def __iter__(self) -> Iterator[list[int]]:
-        step = self.start
-        while True:
-            yield self.indices(step)
-            step += 1
-
-
-class _Stacked(tuple):
-    """A batch ``(x, y)`` already stacked by :class:`_TensorBatches`."""
-
-
-class _TensorBatches(torch.utils.data.Dataset):
-    """A tensor-backed dataset fetched a whole batch per indexing operation (the DataLoader
-    calls ``__getitems__``), instead of stacking one example at a time."""
-
-    def __init__(self, data: Any):
-        self.data = data
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def __getitem__(self, index: int) -> Any:
-        return self.data[index]
-
-    def __getitems__(self, indices: list[int]) -> _Stacked:
-        index = torch.as_tensor(indices, dtype=torch.int64)
-        x = self.data.x
-        x = [x[i] for i in indices] if isinstance(x, list) else x[index]
-        return _Stacked((x, None if self.data.y is None else self.data.y[index]))
-
-
-def collate(examples: Any) -> Any:
-    """Default collation that keeps ``None`` labels as ``None`` (and passes through a batch
-    already stacked)."""
-    if isinstance(examples, _Stacked):
-        return tuple(examples)
-    if isinstance(examples[0], tuple) and any(part is None for part in examples[0]):
-        return tuple(
-            None if examples[0][i] is None else collate([e[i] for e in examples])
-            for i in range(len(examples[0]))
-        )
-    return torch.utils.data.default_collate(examples)
-
-
 # ----------------------------------------------------------------------------- pieces
 class _StepModule(nn.Module):
     """Holds the trainer's modules, so DistributedDataParallel sees one module whose
@@ -150,56 +87,6 @@ class _StepModule(nn.Module):
 
     def forward(self, batch: Any, step: int, optimizer: str) -> dict[str, Any]:
         return self.trainer[0].training_step(batch, step, optimizer)
-
-
-def _schedule(config: TrainConfig):
-    warmup, total = config.schedule.warmup_steps, config.steps
-    floor, decay = config.schedule.min_lr_ratio, config.schedule.decay
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        if decay == "constant" or total <= warmup:
-            return 1.0
-        progress = min(1.0, (step - warmup) / max(1, total - warmup))
-        shape = 1 - progress if decay == "linear" else 0.5 * (1 + math.cos(math.pi * progress))
-        return floor + (1 - floor) * shape
-
-    return factor
-
-
-def _optimizer(name: str, params: list[nn.Parameter], cfg) -> torch.optim.Optimizer:
-    if not params:
-        raise ConfigError(f"optimizer {name!r} has no parameters to update")
-    if cfg.name == "sgd":
-        return torch.optim.SGD(
-            params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
-        )
-    cls = torch.optim.AdamW if cfg.name == "adamw" else torch.optim.Adam
-    return cls(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
-
-
-class _Ema:
-    """EMA of a module's floating tensors (parameters and buffers); others are copied."""
-
-    def __init__(self, model: nn.Module, decay: float, start: int):
-        import copy
-
-        self.model = copy.deepcopy(model).eval().requires_grad_(False)
-        self.decay, self.start = decay, start
-        pairs = list(zip(self.model.state_dict().values(), model.state_dict().values(),
-                         strict=True))  # fmt: skip
-        self._floats = [(a, b) for a, b in pairs if a.is_floating_point()]
-        self._others = [(a, b) for a, b in pairs if not a.is_floating_point()]
-
-    @torch.no_grad()
-    def update(self, model: nn.Module, step: int) -> None:
-        weight = 1.0 if step < self.start else 1.0 - self.decay  # a copy before the start
-        if self._floats:
-            ours, theirs = zip(*self._floats, strict=True)
-            torch._foreach_lerp_(list(ours), list(theirs), weight)
-        for ours, theirs in self._others:
-            ours.copy_(theirs)
 
 
 class _StopSignal:
@@ -258,8 +145,6 @@ class _RunLock:
 
 
 def _write(path: Path, data: bytes) -> None:
-    from zoo_core._io import atomic_write_bytes
-
     try:
         atomic_write_bytes(path, data)
     except OSError as exc:
@@ -321,14 +206,16 @@ def train(
         CheckpointError: no usable checkpoint to resume from.
         TrainingDivergedError: the loss or gradients stayed non-finite.
     """
-    from zoo_core.training.distributed import Distributed
-
     out = Path(out)
+    threads = torch.get_num_threads()
+    if recipe.train.threads is not None:
+        torch.set_num_threads(recipe.train.threads)
     dist = Distributed.from_environment(recipe.train.device)
     try:
         return _Run(recipe, out, dist, resume, stop_after, progress).run()
     finally:
         dist.close()
+        torch.set_num_threads(threads)
 
 
 class _Run:
@@ -373,17 +260,12 @@ class _Run:
         return state
 
     def _build(self) -> None:
-        from zoo_core.data import Dataset, load_dataset
-        from zoo_core.generator import validate_config
-        from zoo_core.loading import architecture_class
-        from zoo_core.training.registry import trainer_class
-
         recipe, cfg = self.recipe, self.cfg
         # Each process its own stream; the model is the same everywhere (DDP broadcasts
         # rank 0's parameters when it wraps them).
         _seed_everything(cfg.seed + self.dist.rank)
-        model_cls = architecture_class(recipe.architecture)
         trainer_cls = trainer_class(recipe.architecture)
+        model_cls = trainer_cls.model_class or architecture_class(recipe.architecture)
         trainer_config = _validate_trainer_config(trainer_cls, recipe.trainer)
         unknown = set(cfg.optimizers) - set(trainer_cls.optimizers)
         missing = set(trainer_cls.optimizers) - set(cfg.optimizers)
@@ -399,23 +281,23 @@ class _Run:
         self.step_module = _StepModule(self.trainer).to(self.device)
         self.ddp = self.dist.wrap(self.step_module, find_unused=len(cfg.optimizers) > 1)
         self.optimizers = {
-            name: _optimizer(name, self.trainer.parameters(name), cfg.optimizers[name])
+            name: build_optimizer(name, self.trainer.parameters(name), cfg.optimizers[name])
             for name in trainer_cls.optimizers
         }
-        self.lr_factor = _schedule(cfg)
+        self.rate = learning_rate(cfg)
         self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.precision == "fp16")
-        self.ema = _Ema(self.model, cfg.ema.decay, cfg.ema.start) if cfg.ema else None
+        self.ema = Ema(self.model, cfg.ema.decay, cfg.ema.start) if cfg.ema else None
         # Rank 0 loads (and, where allowed, downloads) first; its failure stops every rank.
         self.data = self.dist.first_on_main(lambda: load_dataset(recipe.dataset, recipe.split))
         examples = self.trainer.dataset(self.data)
-        self.examples = _TensorBatches(examples) if isinstance(examples, Dataset) else examples
+        self.examples = TensorBatches(examples) if isinstance(examples, Dataset) else examples
         self._order(0)  # a batch the data cannot give fails now, before anything is written
 
-    def _order(self, start: int) -> BatchOrder:
-        return BatchOrder(
-            len(self.examples), self.cfg.batch_size, self.cfg.seed, start,
-            self.dist.rank, self.dist.world_size,
-        )  # fmt: skip
+    def _order(self, start: int) -> Iterable[list[Any]]:
+        shape = (len(self.examples), self.cfg.batch_size, self.cfg.seed, start,
+                 self.dist.rank, self.dist.world_size)  # fmt: skip
+        order = self.trainer.batch_order(*shape)
+        return BatchOrder(*shape) if order is None else order
 
     def _loader(self, start: int):
         loader = torch.utils.data.DataLoader(
@@ -579,9 +461,13 @@ class _Run:
     def _update(self, name: str, batch: Any, step: int, record: dict[str, float]) -> bool:
         cfg = self.cfg.optimizers[name]
         optimizer = self.optimizers[name]
-        lr = cfg.lr * self.lr_factor(step)  # a function of the step: exact on resume
+        lr, momentum = self.rate(step, cfg.lr)  # a function of the step: exact on resume
         for group in optimizer.param_groups:
             group["lr"] = lr
+            if momentum is not None and "betas" in group:
+                group["betas"] = (momentum, *group["betas"][1:])
+            elif momentum is not None:
+                group["momentum"] = momentum
         optimizer.zero_grad(set_to_none=True)
         with self._autocast():
             out = self.ddp(batch, step, name)
@@ -634,8 +520,6 @@ class _Run:
         return step
 
     def _sample_grid(self, step: int) -> None:
-        from zoo_core.outputs import WRITERS, save_samples
-
         model = self.ema.model if self.ema else self.model
         folder = self.out / "samples"
         folder.mkdir(exist_ok=True)
@@ -664,7 +548,7 @@ class _Run:
         if diagnostics:
             training["diagnostics"] = diagnostics
         try:
-            return model.save_pretrained(self.out / "model", training=training)
+            return self.trainer.export(model, self.out / "model", training)
         except OSError as exc:
             raise TrainingError(
                 f"cannot write the trained model to {self.out / 'model'} ({exc.strerror or exc});"
@@ -746,16 +630,10 @@ def _hardware(device: torch.device, world: int) -> str:
 
 
 def _validate_trainer_config(trainer_cls, data: dict[str, Any]):
-    from pydantic import ValidationError
-
     try:
         return trainer_cls.Config.model_validate(data)
     except ValidationError as exc:
-        parts = []
-        for item in exc.errors(include_url=False):
-            msg = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
-            parts.append(f"trainer.{'.'.join(map(str, item['loc']))}: {msg}")
-        raise ConfigError("recipe: " + "; ".join(parts)) from None
+        raise ConfigError(f"recipe: {one_line(exc, prefix='trainer.')}") from None
 
 
 def _diff(a: Recipe, b: Recipe) -> str:

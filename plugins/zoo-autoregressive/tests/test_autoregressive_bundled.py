@@ -54,6 +54,7 @@ def test_bundled_model_loads_offline_and_was_trained_by_its_recipe(model_id, no_
     assert no_network == []
 
 
+@pytest.mark.numerics
 def test_wavenet_sunspots_forecasts_better_than_the_seasonal_naive():
     """Forecasting 1979-2008 from 1700-1978 with 500 paths: the median path's mean absolute
     error, 22.3 sunspots when committed, against 29.25 for the value one 11-year cycle
@@ -68,6 +69,7 @@ def test_wavenet_sunspots_forecasts_better_than_the_seasonal_naive():
     assert mae == pytest.approx(22.3, abs=0.3)
 
 
+@pytest.mark.numerics
 def test_gpt_fortunes_keeps_its_likelihood_and_writes_text():
     """The fortunes-bpd figure of its card: the 1,521 test documents' mean bits per byte,
     2.3147 when committed (and 2.2772 bits per character pooled); samples are texts in the
@@ -84,11 +86,12 @@ def test_gpt_fortunes_keeps_its_likelihood_and_writes_text():
     model.text.check(texts, "a sample")
 
 
+@pytest.mark.numerics
 def test_pixelcnn_fashion_keeps_its_likelihood_and_draws_the_classes_asked():
     """Bits/dim of the first 100 Fashion-MNIST test images given their class, 2.8205 when
     committed (2.941 over the whole split); fashion-net recognises the class asked for in
     46% of these 100 samples (10 per class; 55% of the card's 200), against 10% by chance."""
-    from zoo_core.evaluation.extractors.fashion_net import load_fashion_net
+    from zoo_core.evaluation.extractors import get_extractor
 
     model = zoo_core.load("pixelcnn-fashion")
     test = load_dataset("fashion-mnist", "test")
@@ -97,6 +100,6 @@ def test_pixelcnn_fashion_keeps_its_likelihood_and_draws_the_classes_asked():
     labels = [c for c in range(10) for _ in range(10)]
     images = model.sample(100, seed=2, labels=labels)
     with torch.no_grad():
-        seen = load_fashion_net()(images)["logits"].argmax(1)
+        seen = get_extractor("fashion-net")(images)["logits"].argmax(1)
     accuracy = (seen == torch.tensor(labels)).float().mean().item()
     assert accuracy == pytest.approx(0.46, abs=0.08)

@@ -28,17 +28,15 @@ from zoo_autoregressive import gpt as gpt_module
 from zoo_autoregressive.gpt import (
     GPT,
     GPTSampleOptions,
-    GPTTrainer,
-    GPTTrainerConfig,
     KVCache,
     config_from_transformers,
     state_dict_from_transformers,
 )
 from zoo_autoregressive.tokenizer import tokenizer_json_config
+from zoo_autoregressive.trainer import GPTTrainer, GPTTrainerConfig
 
 import zoo_core
 from zoo_core.errors import ConfigError, StateDictMismatchError, UnknownOptionError
-from zoo_core.generator import Generator
 from zoo_core.seeding import Noise
 
 MODEL_ID = "gpt2"
@@ -233,6 +231,7 @@ def test_every_gpt2_card_is_a_transformers_repository():
     assert ppl == [29.41, 18.34]
 
 
+@pytest.mark.numerics
 def test_the_kv_cache_path_equals_the_no_cache_path(small):
     ids = torch.randint(0, 320, (2, 40), generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
@@ -244,6 +243,7 @@ def test_the_kv_cache_path_equals_the_no_cache_path(small):
     torch.testing.assert_close(torch.cat(steps, 1), full, atol=1e-4, rtol=0)
 
 
+@pytest.mark.numerics
 def test_contexts_of_different_lengths_generate_as_alone(small):
     """Contexts of different lengths in one call continue as they would alone: greedy, and
     sampled (row i draws as sample i, compared through ``start=i``)."""
@@ -260,6 +260,7 @@ def test_contexts_of_different_lengths_generate_as_alone(small):
     assert len(set(batch)) == 4
 
 
+@pytest.mark.numerics
 def test_without_max_new_tokens_each_sample_runs_to_its_own_window_end(chars):
     texts = chars.sample(2, seed=0, prompt=["x" * 40, "x" * 10], stop_at_eos=False)
     assert [len(chars.text.encode([t])[0]) for t in texts] == [8, 38]
@@ -365,7 +366,7 @@ def test_the_char_tokenizer_round_trips(chars):
 
 def test_save_pretrained_round_trips_the_model_and_its_tokenizer(chars, tmp_path):
     chars.save_pretrained(tmp_path)
-    again = Generator.from_pretrained(tmp_path)
+    again = zoo_core.from_pretrained(tmp_path)
     assert isinstance(again, GPT) and again.config == chars.config
     assert all(
         torch.equal(a, b)
@@ -376,6 +377,7 @@ def test_save_pretrained_round_trips_the_model_and_its_tokenizer(chars, tmp_path
     assert json.loads((tmp_path / "config.json").read_text())["tokenizer"]["characters"] == LATIN1
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize(
     "options",
     [
@@ -397,6 +399,7 @@ def test_sampling_follows_the_seeding_rule(chars, options):
     assert len(set(eight)) == 8
 
 
+@pytest.mark.numerics
 def test_the_end_of_text_token_ends_samples(chars):
     """With a frequent end-of-text token, samples end at different steps (finished rows leave
     the batch); each is the no-stop sample cut at its first end-of-text token."""
@@ -466,6 +469,7 @@ def manual_log_prob(model: GPT, sequence: list[int]) -> float:
     return logp[0].gather(-1, ids[0, 1:, None]).sum().item()
 
 
+@pytest.mark.numerics
 def test_log_prob_is_the_sum_of_the_forward_log_softmax(chars):
     ids = torch.randint(0, 257, (3, 20), generator=torch.Generator().manual_seed(3))
     got = chars.log_prob(ids)
@@ -489,6 +493,7 @@ def test_log_prob_is_the_sum_of_the_forward_log_softmax(chars):
     )
 
 
+@pytest.mark.numerics
 def test_log_prob_is_the_same_in_one_batch_or_one_row_at_a_time(chars, monkeypatch):
     texts = ["a longer text than the others", "b", "cc", "the end"]
     together = chars.log_prob(texts)
@@ -502,6 +507,7 @@ def test_log_prob_sums_to_one_over_every_sequence():
     assert math.isclose(model.log_prob(grid).double().exp().sum().item(), 1.0, rel_tol=1e-5)
 
 
+@pytest.mark.numerics
 def test_a_sequence_longer_than_the_window_is_scored_in_half_window_steps():
     model = char_model(n_positions=16)
     ids = torch.randint(0, 256, (2, 40), generator=torch.Generator().manual_seed(4))
@@ -528,12 +534,35 @@ def test_bf16_runs_and_stays_close(chars):
     half = GPT(chars.config)
     half.load_state_dict(chars.state_dict())
     half.to(torch.bfloat16).eval()
-    assert half.wte.weight.is_contiguous()  # row-major for bf16, column-major in fp32
-    assert not chars.wte.weight.is_contiguous() and chars.wte.weight.stride() == (1, 257)
     ids = torch.randint(0, 257, (2, 30), generator=torch.Generator().manual_seed(6))
     lp32, lp16 = chars.log_prob(ids), half.log_prob(ids)
     assert lp16.dtype == torch.float32 and ((lp16 - lp32).abs() / lp32.abs()).max() < 0.02
+    # scoring and generation lay the weights out for the dtype: row-major for bf16,
+    # column-major in fp32 (the model's layout after a cast is whatever .to() kept)
+    assert half.wte.weight.is_contiguous()
+    assert not chars.wte.weight.is_contiguous() and chars.wte.weight.stride() == (1, 257)
     assert len(half.generate([[256]], seed=0, max_new_tokens=8, stop_at_eos=False)[0]) == 8
+
+
+def test_the_generation_layout_follows_casts_and_stays_out_of_inference_mode(chars):
+    model = GPT(chars.config)
+    model.load_state_dict(chars.state_dict())
+    model.eval()
+    weights = [model.wte.weight, model.blocks[0].attn.qkv.weight, model.blocks[0].mlp.proj.weight]
+    before = [w.detach().clone() for w in weights]
+    ids = torch.randint(0, 257, (2, 12), generator=torch.Generator().manual_seed(7))
+    expected = model.generate(ids, seed=0, max_new_tokens=6, stop_at_eos=False)
+    model.to(torch.float64).log_prob(ids)  # row-major in float64 (values exact both ways)
+    model.to(torch.float32)  # .to() keeps the strides: row-major float32
+    assert all(w.is_contiguous() for w in weights)
+    with torch.inference_mode():  # a caller's inference mode must not leak into the weights
+        assert model.generate(ids, seed=0, max_new_tokens=6, stop_at_eos=False) == expected
+    for weight, value in zip(weights, before, strict=True):
+        assert weight.stride() == (1, weight.shape[0]) and not weight.is_inference()
+        assert torch.equal(weight, value)
+    where = [w.data_ptr() for w in model.parameters()]
+    model.log_prob(ids)  # a fitting layout is left alone
+    assert [w.data_ptr() for w in model.parameters()] == where
 
 
 # ------------------------------------------------------------------------------- training
@@ -589,7 +618,7 @@ def test_the_recipe_builds_a_bundlable_model_and_trains(tmp_path):
     )
     result = train(short, tmp_path / "run", progress=False)
     assert result.status == "finished" and math.isfinite(result.final_loss)
-    trained = Generator.from_pretrained(result.model_dir)
+    trained = zoo_core.from_pretrained(result.model_dir)
     assert isinstance(trained, GPT) and trained.config == model.config
     assert len(list((tmp_path / "run" / "samples").iterdir())) == 1
 

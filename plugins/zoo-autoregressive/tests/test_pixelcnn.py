@@ -16,10 +16,11 @@ from zoo_autoregressive.discretized import (
     param_count,
     to_values,
 )
-from zoo_autoregressive.pixelcnn import LABEL_STREAM, PixelCNN, PixelCNNTrainer
+from zoo_autoregressive.pixelcnn import LABEL_STREAM, PixelCNN
+from zoo_autoregressive.trainer import PixelCNNTrainer
 
+import zoo_core
 from zoo_core.errors import CapabilityError, ConfigError, UnknownOptionError
-from zoo_core.generator import Generator
 from zoo_core.seeding import Noise
 from zoo_core.trainer import NoTrainerOptions
 
@@ -219,6 +220,7 @@ def test_images_are_read_as_their_nearest_level():
 
 
 # --------------------------------------------------------------------- sampling
+@pytest.mark.numerics
 @pytest.mark.parametrize("head", HEADS)
 def test_samples_follow_the_seeding_rule(head):
     model = tiny(head, num_classes=3)
@@ -237,6 +239,7 @@ def test_samples_follow_the_seeding_rule(head):
     assert torch.equal(model.sample(4, seed=3, labels=1), one)
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("head", HEADS)
 def test_the_cached_sampler_equals_the_whole_network_per_pixel(head):
     """Reference: recompute every pixel's conditional from the whole network (H x W passes);
@@ -278,6 +281,7 @@ def test_draws_follow_the_models_distribution(head):
     assert float(exact.max()) < 0.5  # a spread distribution: the test could fail
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("head", HEADS)
 def test_greedy_decoding_takes_each_conditionals_most_likely_value(head):
     model = tiny(head, num_classes=2)
@@ -350,7 +354,7 @@ def test_inpainting_checks_its_mask():
 def test_save_and_load_round_trip_exactly(config, tmp_path):
     model = tiny(**config)
     model.save_pretrained(tmp_path / "m")
-    again = Generator.from_pretrained(tmp_path / "m")
+    again = zoo_core.from_pretrained(tmp_path / "m")
     assert type(again) is PixelCNN and again.config == model.config
     assert again.capabilities == model.capabilities
     for name, tensor in model.state_dict().items():

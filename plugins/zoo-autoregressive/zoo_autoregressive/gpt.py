@@ -19,7 +19,9 @@ What differs from transformers' GPT-2 (the function computed is the same, to flo
   growing tensors, computes the logits of the last position only, batches the contexts of
   one length together (no padding) and drops finished rows from the batch;
 - in float32 on the CPU the projection weights are kept column-major, the layout in which
-  MKL's batch-1 GEMV streams them fastest (:meth:`GPT._use_gemv_layout`);
+  MKL's batch-1 GEMV streams them fastest: set when the model is built and checked again at
+  the start of every generation and scoring call, after any cast or move
+  (:meth:`GPT._use_gemv_layout`);
 - the tokenizer is part of the config (``zoo_autoregressive.tokenizer``): a character-level
   vocabulary for the models this project trains, or a whole ``tokenizer.json`` for GPT-2;
 - text starts with the start token ``bos_token_id`` (GPT-2's ``<|endoftext|>``, the document
@@ -27,13 +29,12 @@ What differs from transformers' GPT-2 (the function computed is the same, to flo
 
 ``sample`` returns the generated continuation only (the prompt is not repeated), stopping
 at the end-of-text token (not included) or after ``max_new_tokens``; ``prompt + text`` is the
-whole document. The trainer (:class:`GPTTrainer`) minimises the next-token cross-entropy on
-fixed windows of the tokenized corpus.
+whole document. The trainer (``zoo_autoregressive.trainer.GPTTrainer``) minimises the
+next-token cross-entropy on fixed windows of the tokenized corpus.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
@@ -54,22 +55,16 @@ from zoo_autoregressive.tokenizer import (
 from zoo_core.errors import ConfigError
 from zoo_core.generator import Example, Generator
 from zoo_core.seeding import Noise, resolve_seed
-from zoo_core.trainer import Trainer
 
 __all__ = [
     "GPT",
     "GPTConfig",
     "GPTSampleOptions",
-    "GPTTrainer",
-    "GPTTrainerConfig",
     "KVCache",
-    "TokenWindows",
     "config_from_transformers",
     "convert_transformers_gpt2",
     "state_dict_from_transformers",
 ]
-
-log = logging.getLogger(__name__)
 
 LOGITS_BUDGET = 1 << 25  # float32 logits (or MLP activations) held at once by log_prob (128 MB)
 
@@ -293,6 +288,14 @@ def attention_mask(t: int, start: int, device: torch.device) -> torch.Tensor | N
     return (keys[None, :] <= queries[:, None])[None, None]
 
 
+def _until(row: list[int], eos: int | None) -> list[int]:
+    """A generated row up to its end-of-text token (excluded) or its first unused slot."""
+    for i, token in enumerate(row):
+        if token == -1 or token == eos:
+            return row[:i]
+    return row
+
+
 # --------------------------------------------------------------------------------- the model
 class GPT(Generator):
     """A GPT-2 style language model (Radford et al. 2019) over the tokens of its tokenizer.
@@ -355,21 +358,19 @@ class GPT(Generator):
             for proj in (block.attn.proj, block.mlp.proj):
                 nn.init.normal_(proj.weight, std=0.02 / math.sqrt(2 * self.config.n_layer))
 
-    def _apply(self, fn, recurse: bool = True):
-        # After a cast or a move, the projections' layout for the new dtype and device (as
-        # torch's RNN modules re-flatten their weights after one).
-        super()._apply(fn, recurse)
-        self._use_gemv_layout()
-        return self
-
-    @torch.no_grad()
     def _use_gemv_layout(self) -> None:
         """Store the projection weights (and the tied output embedding) in the memory layout
         that batch-1 generation reads fastest: column-major (``W.t()`` contiguous) in float32
         on the CPU, where MKL's ``x @ W.t()`` then streams each weight about 1.25x faster (GPT-2
         124M: 25 against 31 ms per token, benchmarks/autoregressive.py); row-major otherwise
         (oneDNN's bfloat16 GEMV prefers it: 20 against 25 ms). Shapes and values are
-        unchanged; a layout that already fits is left alone."""
+        unchanged; a layout that already fits is left alone, so that the check (a stride test
+        per weight) is all a call costs once the layout fits.
+
+        Called when the model is built and at the start of :meth:`_generate_by_length` and
+        :meth:`_score`, so that the layout follows a ``.to()`` without overriding torch's
+        ``_apply``. Out of inference mode: a weight rewritten under a caller's
+        ``torch.inference_mode()`` would become an inference tensor that training rejects."""
         column = self.dtype == torch.float32 and self.device.type == "cpu"
         weights = [m.weight for m in self.modules() if isinstance(m, nn.Linear)]
         if self.lm_head is None:
@@ -378,8 +379,9 @@ class GPT(Generator):
             if weight.is_meta or weight.dim() != 2:
                 continue
             if (weight.stride() == (1, weight.shape[0])) != column:
-                data = weight.data
-                weight.data = data.t().contiguous().t() if column else data.contiguous()
+                with torch.inference_mode(False), torch.no_grad():
+                    data = weight.data
+                    weight.data = data.t().contiguous().t() if column else data.contiguous()
 
     @property
     def dtype(self) -> torch.dtype:
@@ -553,6 +555,7 @@ class GPT(Generator):
     ) -> list[list[int]]:
         """New tokens for each context, the rows generated in groups of one context length
         (no padding: a row's tokens do not depend on the other rows of its batch)."""
+        self._use_gemv_layout()  # after a cast or a move; a stride test per weight otherwise
         groups: dict[int, list[int]] = {}
         for row, context in enumerate(contexts):
             groups.setdefault(len(context), []).append(row)
@@ -680,6 +683,7 @@ class GPT(Generator):
     def _score(self, sequences: list[list[int]]) -> torch.Tensor:
         """Sum of ``log p(s[j] | s[:j])`` over ``j >= 1`` of each sequence, ``(N,)``, in
         windows of the context (see :meth:`log_prob`), batched by length."""
+        self._use_gemv_layout()  # after a cast or a move; a stride test per weight otherwise
         window = self.config.n_positions
         chunks = []  # (sequence, first input position, first target scored, end)
         for k, seq in enumerate(sequences):
@@ -734,97 +738,6 @@ class GPT(Generator):
         texts = list(x)
         self.text.check(texts, "the text")
         return texts
-
-
-def _until(row: list[int], eos: int | None) -> list[int]:
-    """A generated row up to its end-of-text token (excluded) or its first unused slot."""
-    for i, token in enumerate(row):
-        if token == -1 or token == eos:
-            return row[:i]
-    return row
-
-
-# ------------------------------------------------------------------------------------ training
-class GPTTrainerConfig(BaseModel):
-    """The options of :class:`GPTTrainer` (a recipe's ``trainer:``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    window: int | None = Field(
-        None, ge=1, description="Input tokens per training example; null: n_positions."
-    )
-    stride: int | None = Field(
-        None, ge=1, description="Tokens between the starts of consecutive windows; null: window."
-    )
-
-
-class TokenWindows(torch.utils.data.Dataset):
-    """Fixed windows of one token stream: example ``i`` is the ``window + 1`` tokens from
-    ``i * stride`` (inputs and next-token targets), a function of ``i`` alone.
-
-    Args:
-        stream: ``(L,)`` int64 token ids.
-        window: input tokens per example.
-        stride: tokens between the starts of consecutive examples.
-    """
-
-    def __init__(self, stream: torch.Tensor, window: int, stride: int):
-        if stream.numel() < window + 1:
-            raise ConfigError(
-                f"the training text is {stream.numel()} tokens, shorter than one window of "
-                f"{window} + 1; lower trainer.window"
-            )
-        self.stream, self.window, self.stride = stream, window, stride
-
-    def __len__(self) -> int:
-        return (self.stream.numel() - self.window - 1) // self.stride + 1
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        first = index * self.stride
-        return self.stream[first : first + self.window + 1]
-
-
-class GPTTrainer(Trainer):
-    """Trains ``gpt``: next-token cross-entropy (nats per token) on windows of the corpus.
-
-    :meth:`dataset` joins the documents of a text dataset into one stream, each document
-    preceded by the end-of-text token (GPT-2's separator, also the start token), and cuts it
-    into :class:`TokenWindows`; ``training_step`` logs the loss and ``bits_per_token``.
-    """
-
-    architecture: ClassVar[str] = "gpt"
-    Config: ClassVar[type[BaseModel]] = GPTTrainerConfig
-    model: GPT
-    config: GPTTrainerConfig
-
-    def dataset(self, data: Any) -> TokenWindows:
-        texts = getattr(data, "x", data)
-        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
-            raise ConfigError(
-                f"gpt trains on a text dataset (documents as str); "
-                f"{getattr(data, 'name', 'this dataset')} is not one"
-            )
-        model, window = self.model, self.config.window or self.model.config.n_positions
-        if window > model.config.n_positions:
-            raise ConfigError(
-                f"trainer.window {window} exceeds the model's context window n_positions "
-                f"{model.config.n_positions}"
-            )
-        separator = model.config.eos_token_id
-        separator = model.config.bos_token_id if separator is None else separator
-        stream: list[int] = []
-        for ids in model.text.encode(texts, "the training text"):
-            stream += [separator, *ids]
-        stream.append(separator)
-        log.info("gpt training text: %d documents, %d tokens", len(texts), len(stream))
-        tokens = torch.tensor(stream, dtype=torch.int64)
-        return TokenWindows(tokens, window, self.config.stride or window)
-
-    def training_step(self, batch: Any, step: int, optimizer: str) -> dict[str, Any]:
-        ids = batch[0] if isinstance(batch, tuple | list) else batch  # (B, window + 1)
-        logits = self.model(ids[:, :-1])  # (B, window, V)
-        loss = F.cross_entropy(logits.flatten(0, 1).float(), ids[:, 1:].flatten())
-        return {"loss": loss, "bits_per_token": loss.detach() / math.log(2.0)}
 
 
 # ------------------------------------------------------------ foreign-checkpoint conversion

@@ -57,7 +57,6 @@ from zoo_autoregressive.discretized import (
 from zoo_core.errors import ConfigError
 from zoo_core.generator import Example, Generator
 from zoo_core.seeding import Noise
-from zoo_core.trainer import Trainer
 
 logger = logging.getLogger(__name__)
 
@@ -262,6 +261,18 @@ class MixtureHead(nn.Module):
     def draw(self, h: torch.Tensor, u: torch.Tensor, temperature: float) -> torch.Tensor:
         params = self(h, None)[:, :, 0, 0]  # (B, P)
         return mixture_draw(params, u, self.channels, self.components, temperature)
+
+
+@contextlib.contextmanager
+def _eval(model: nn.Module):
+    """Eval mode for the duration, restored after (the network has no train-only layers;
+    this keeps any subclass's honest)."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
 
 
 class PixelCNN(Generator):
@@ -606,38 +617,3 @@ class PixelCNN(Generator):
             log_like.append((pixels * observed).sum((1, 2)))
         u = noise.rand(stream=LABEL_STREAM, dtype=torch.float64)
         return categorical(torch.stack(log_like, 1), u.to(self.device), 1.0)
-
-
-class PixelCNNTrainer(Trainer):
-    """``training_step``: the exact negative log-likelihood in nats per image (the mean over
-    the batch), with the batch's labels for a conditional model; logs bits/dim."""
-
-    architecture: ClassVar[str] = "pixelcnn"
-
-    def training_step(self, batch: Any, step: int, optimizer: str) -> dict[str, Any]:
-        x, labels = batch if isinstance(batch, tuple | list) else (batch, None)
-        model = self.model
-        if model.config.num_classes is None:
-            labels = None
-        elif labels is None:
-            raise ConfigError(
-                f"{model.architecture} is class-conditional: train it on a labelled dataset"
-            )
-        nll = -model.log_prob_pixels(x, labels).sum((1, 2))  # (B,) nats per image
-        loss = nll.mean()
-        return {
-            "loss": loss,
-            "bits_per_dim": loss.detach() / (math.prod(x.shape[1:]) * LN2),
-        }
-
-
-@contextlib.contextmanager
-def _eval(model: nn.Module):
-    """Eval mode for the duration, restored after (the network has no train-only layers;
-    this keeps any subclass's honest)."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)

@@ -17,9 +17,12 @@ def zoo_architectures():
 
 @hookimpl
 def zoo_trainers():
-    from zoo_autoregressive.gpt import GPTTrainer
-    from zoo_autoregressive.pixelcnn import PixelCNNTrainer
-    from zoo_autoregressive.wavenet import WaveNetSeriesTrainer, WaveNetTrainer
+    from zoo_autoregressive.trainer import (
+        GPTTrainer,
+        PixelCNNTrainer,
+        WaveNetSeriesTrainer,
+        WaveNetTrainer,
+    )
 
     trainers = (PixelCNNTrainer, WaveNetTrainer, WaveNetSeriesTrainer, GPTTrainer)
     return {cls.architecture: cls for cls in trainers}

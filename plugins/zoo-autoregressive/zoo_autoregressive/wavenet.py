@@ -33,7 +33,6 @@ from torch import nn
 from zoo_core.errors import ConfigError
 from zoo_core.generator import Example, Generator
 from zoo_core.seeding import Noise
-from zoo_core.trainer import Trainer
 
 MU = 255  # μ of the μ-law: 256 levels
 LABEL_STREAM = 1_000_000  # the Noise stream of classes drawn for conditional sampling
@@ -63,6 +62,128 @@ class WaveNetSampleOptions(BaseModel):
     labels: int | list[int] | None = Field(None, description="Class(es) of a conditional model.")
     temperature: float = Field(1.0, ge=0, le=10, description="0: the most likely value.")
     fast: bool = Field(True, description="Queued generation (Paine et al.); False: naive.")
+
+
+def mu_law_encode(x: torch.Tensor) -> torch.Tensor:
+    """Audio in [-1, 1] -> 256 μ-law levels (section 2.2: f(x) = sign(x) ln(1 + μ|x|) /
+    ln(1 + μ), quantized)."""
+    y = torch.sign(x) * torch.log1p(MU * x.abs()) / math.log1p(MU)
+    return ((y + 1) / 2 * MU + 0.5).floor().clamp(0, MU).long()
+
+
+def mu_law_decode(levels: torch.Tensor) -> torch.Tensor:
+    """256 μ-law levels -> audio in [-1, 1] (the inverse of the companding at each level)."""
+    y = levels.float() / MU * 2 - 1
+    return torch.sign(y) * torch.expm1(y.abs() * math.log1p(MU)) / MU
+
+
+class GatedBlock(nn.Module):
+    """z = tanh(W_f * x + V_f h) ⊙ σ(W_g * x + V_g h) (eq. 2 and 3 of the paper); a 1×1
+    convolution of z to the residual path (added to x) and one to the skip path. The last
+    block has no residual output: nothing reads it."""
+
+    def __init__(self, channels, gate, skip, kernel, dilation, num_classes, residual=True):
+        super().__init__()
+        self.kernel, self.dilation = kernel, dilation
+        self.conv = nn.Conv1d(channels, 2 * gate, kernel, dilation=dilation)
+        self.cond = nn.Linear(num_classes, 2 * gate, bias=False) if num_classes else None
+        self.residual = nn.Conv1d(gate, channels, 1) if residual else None
+        self.skip = nn.Conv1d(gate, skip, 1)
+
+    @property
+    def reach(self) -> int:
+        return (self.kernel - 1) * self.dilation
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None):
+        y = self.conv(F.pad(x, (self.reach, 0)))
+        return self._out(x, y, cond)
+
+    def _out(self, x, y, cond):
+        if self.cond is not None:
+            y = y + self.cond(cond).unsqueeze(-1)
+        f, g = y.chunk(2, 1)
+        z = torch.tanh(f) * torch.sigmoid(g)
+        out = x if self.residual is None else x + self.residual(z)
+        return out, self.skip(z)
+
+    def step(self, x: torch.Tensor, history: torch.Tensor, cond):
+        """One step: ``x`` ``(B, R)`` the current input, ``history`` ``(B, R, reach)`` the
+        inputs at t − reach, ..., t − 1; returns (the next layer's input, the skip)."""
+        window = torch.cat([history[:, :, :: self.dilation], x[:, :, None]], 2)  # (B, R, k)
+        y = F.conv1d(window, self.conv.weight, self.conv.bias)  # (B, 2G, 1)
+        out, skip = self._out(x[:, :, None], y, cond)
+        return out[:, :, 0], skip[:, :, 0]
+
+
+class FastState:
+    """The queues of fast generation (Paine et al. 2016, figure 2): per layer, a ring buffer of
+    its last (kernel_size − 1) × dilation inputs, so that a step costs one column of every
+    layer. Each layer's convolution taps are matrices here, so that a step is a few
+    matrix-vector products per layer."""
+
+    def __init__(self, model: WaveNet, batch: int, labels: torch.Tensor | None):
+        self.model, self.batch, self.t = model, batch, 0
+        device, r = model.device, model.config.residual_channels
+        cond = model._embed(labels)
+        self.last_input = torch.zeros(batch, model.input_channels, device=device)
+        start = model.start.weight  # (R, C_in, 2)
+        self.start = (start[:, :, 0].T, start[:, :, 1].T, model.start.bias)
+        self.layers = []
+        for block in model.blocks:
+            weight = block.conv.weight  # (2G, R, k): tap k − 1 is the current input
+            taps = [weight[:, :, j].T for j in range(block.kernel)]  # (R, 2G) each
+            bias = block.conv.bias
+            if block.cond is not None:
+                bias = bias + block.cond(cond)  # (B, 2G): constant over time
+            residual = None
+            if block.residual is not None:
+                residual = (block.residual.weight[:, :, 0].T, block.residual.bias)
+            skip = (block.skip.weight[:, :, 0].T, block.skip.bias)
+            ring = torch.zeros(block.reach, batch, r, device=device)
+            self.layers.append((block.dilation, taps, bias, residual, skip, ring))
+        head1, head2 = model.head[1], model.head[3]
+        self.head = (head1.weight[:, :, 0].T, head1.bias, head2.weight[:, :, 0].T, head2.bias)
+
+    def step(self, previous: torch.Tensor | None) -> torch.Tensor:
+        """Feed the value of step t − 1 (None at t = 0: zeros) and return step t's output
+        parameters ``(B, C_out)``."""
+        model, t = self.model, self.t
+        current = (
+            torch.zeros(self.batch, model.input_channels, device=model.device)
+            if previous is None
+            else model.encode_inputs(previous[:, None])[:, :, 0]
+        )
+        w0, w1, b = self.start
+        h = torch.addmm(b, self.last_input, w0).addmm_(current, w1)  # the width-2 start conv
+        self.last_input = current
+        skips = None
+        for dilation, taps, bias, residual, skip, ring in self.layers:
+            y = torch.addmm(bias, h, taps[-1]) if bias.dim() == 1 else bias + h @ taps[-1]
+            size = ring.shape[0]
+            for j in range(1, len(taps)):  # x at t − j·dilation
+                y.addmm_(ring[(t - j * dilation) % size], taps[-1 - j])
+            ring[t % size] = h  # after the reads: that slot held x at t − size
+            f, g = y.chunk(2, 1)
+            z = torch.tanh(f).mul_(torch.sigmoid(g))
+            s = torch.addmm(skip[1], z, skip[0])
+            skips = s if skips is None else skips.add_(s)
+            if residual is not None:
+                h = torch.addmm(h, z, residual[0]).add_(residual[1])
+        self.t += 1
+        w1, b1, w2, b2 = self.head
+        return torch.addmm(b2, torch.relu(torch.addmm(b1, torch.relu(skips), w1)), w2)
+
+
+class _inference:
+    def __init__(self, module):
+        self.module = module
+
+    def __enter__(self):
+        self.was = self.module.training
+        self.module.eval()
+
+    def __exit__(self, *exc):
+        self.module.train(self.was)
 
 
 class WaveNet(Generator):
@@ -373,189 +494,3 @@ class WaveNetSeries(WaveNet):
         with _inference(self):
             drawn = self.generate(noise, horizon, label, temperature, True, values)
         return self.from_values(drawn)
-
-
-class WaveNetTrainerConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    window: int = Field(64, ge=2, le=1_000_000, description="Steps per training example.")
-    stride: int = Field(1, ge=1, description="Steps between the starts of two windows.")
-
-
-class WaveNetTrainer(Trainer):
-    """``training_step``: the exact negative log-likelihood of a batch of windows, in nats
-    per step (logged also in bits per step). ``dataset`` cuts every series (or clip) of the
-    data into windows of ``window`` steps every ``stride`` steps; for ``wavenet-series`` it
-    also sets the model's ``shift`` and ``scale`` to the training data's mean and standard
-    deviation per channel."""
-
-    architecture: ClassVar[str] = "wavenet"
-    Config: ClassVar[type[BaseModel]] = WaveNetTrainerConfig
-
-    def dataset(self, data: Any) -> torch.utils.data.Dataset:
-        x = torch.as_tensor(data.x)
-        w = self.config.window
-        if x.shape[1] < w:
-            raise ConfigError(
-                f"trainer.window {w} is longer than the data's series ({x.shape[1]} steps)"
-            )
-        if isinstance(self.model, WaveNetSeries):
-            flat = x.reshape(-1, x.shape[-1]).float()
-            with torch.no_grad():
-                self.model.shift.copy_(flat.mean(0))
-                self.model.scale.copy_(flat.std(0).clamp(min=1e-6))
-        labels = getattr(data, "y", None)
-        starts = range(0, x.shape[1] - w + 1, self.config.stride)
-        index = [(i, s) for i in range(x.shape[0]) for s in starts]
-        return _Windows(x, None if labels is None else torch.as_tensor(labels), index, w)
-
-    def training_step(self, batch: Any, step: int, optimizer: str) -> dict[str, Any]:
-        x, labels = batch if isinstance(batch, tuple | list) else (batch, None)
-        model = self.model
-        values = model.to_values(x)
-        labels = labels if model.config.num_classes else None
-        nll = -model.step_log_prob(model(values, labels), values).mean()
-        return {"loss": nll, "bits_per_step": nll.detach() / math.log(2)}
-
-
-class WaveNetSeriesTrainer(WaveNetTrainer):
-    architecture: ClassVar[str] = "wavenet-series"
-
-
-class _Windows(torch.utils.data.Dataset):
-    """Window j: series ``index[j][0]`` from step ``index[j][1]``, ``window`` steps."""
-
-    def __init__(self, x, labels, index, window):
-        self.x, self.labels, self.index, self.window = x, labels, index, window
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    def __getitem__(self, j: int):
-        i, s = self.index[j]
-        window = self.x[i, s : s + self.window]
-        if self.labels is None:
-            return window
-        return window, self.labels[i]
-
-
-class GatedBlock(nn.Module):
-    """z = tanh(W_f * x + V_f h) ⊙ σ(W_g * x + V_g h) (eq. 2 and 3 of the paper); a 1×1
-    convolution of z to the residual path (added to x) and one to the skip path. The last
-    block has no residual output: nothing reads it."""
-
-    def __init__(self, channels, gate, skip, kernel, dilation, num_classes, residual=True):
-        super().__init__()
-        self.kernel, self.dilation = kernel, dilation
-        self.conv = nn.Conv1d(channels, 2 * gate, kernel, dilation=dilation)
-        self.cond = nn.Linear(num_classes, 2 * gate, bias=False) if num_classes else None
-        self.residual = nn.Conv1d(gate, channels, 1) if residual else None
-        self.skip = nn.Conv1d(gate, skip, 1)
-
-    @property
-    def reach(self) -> int:
-        return (self.kernel - 1) * self.dilation
-
-    def forward(self, x: torch.Tensor, cond: torch.Tensor | None):
-        y = self.conv(F.pad(x, (self.reach, 0)))
-        return self._out(x, y, cond)
-
-    def _out(self, x, y, cond):
-        if self.cond is not None:
-            y = y + self.cond(cond).unsqueeze(-1)
-        f, g = y.chunk(2, 1)
-        z = torch.tanh(f) * torch.sigmoid(g)
-        out = x if self.residual is None else x + self.residual(z)
-        return out, self.skip(z)
-
-    def step(self, x: torch.Tensor, history: torch.Tensor, cond):
-        """One step: ``x`` ``(B, R)`` the current input, ``history`` ``(B, R, reach)`` the
-        inputs at t − reach, ..., t − 1; returns (the next layer's input, the skip)."""
-        window = torch.cat([history[:, :, :: self.dilation], x[:, :, None]], 2)  # (B, R, k)
-        y = F.conv1d(window, self.conv.weight, self.conv.bias)  # (B, 2G, 1)
-        out, skip = self._out(x[:, :, None], y, cond)
-        return out[:, :, 0], skip[:, :, 0]
-
-
-class FastState:
-    """The queues of fast generation (Paine et al. 2016, figure 2): per layer, a ring buffer of
-    its last (kernel_size − 1) × dilation inputs, so that a step costs one column of every
-    layer. Each layer's convolution taps are matrices here, so that a step is a few
-    matrix-vector products per layer."""
-
-    def __init__(self, model: WaveNet, batch: int, labels: torch.Tensor | None):
-        self.model, self.batch, self.t = model, batch, 0
-        device, r = model.device, model.config.residual_channels
-        cond = model._embed(labels)
-        self.last_input = torch.zeros(batch, model.input_channels, device=device)
-        start = model.start.weight  # (R, C_in, 2)
-        self.start = (start[:, :, 0].T, start[:, :, 1].T, model.start.bias)
-        self.layers = []
-        for block in model.blocks:
-            weight = block.conv.weight  # (2G, R, k): tap k − 1 is the current input
-            taps = [weight[:, :, j].T for j in range(block.kernel)]  # (R, 2G) each
-            bias = block.conv.bias
-            if block.cond is not None:
-                bias = bias + block.cond(cond)  # (B, 2G): constant over time
-            residual = None
-            if block.residual is not None:
-                residual = (block.residual.weight[:, :, 0].T, block.residual.bias)
-            skip = (block.skip.weight[:, :, 0].T, block.skip.bias)
-            ring = torch.zeros(block.reach, batch, r, device=device)
-            self.layers.append((block.dilation, taps, bias, residual, skip, ring))
-        head1, head2 = model.head[1], model.head[3]
-        self.head = (head1.weight[:, :, 0].T, head1.bias, head2.weight[:, :, 0].T, head2.bias)
-
-    def step(self, previous: torch.Tensor | None) -> torch.Tensor:
-        """Feed the value of step t − 1 (None at t = 0: zeros) and return step t's output
-        parameters ``(B, C_out)``."""
-        model, t = self.model, self.t
-        current = (
-            torch.zeros(self.batch, model.input_channels, device=model.device)
-            if previous is None
-            else model.encode_inputs(previous[:, None])[:, :, 0]
-        )
-        w0, w1, b = self.start
-        h = torch.addmm(b, self.last_input, w0).addmm_(current, w1)  # the width-2 start conv
-        self.last_input = current
-        skips = None
-        for dilation, taps, bias, residual, skip, ring in self.layers:
-            y = torch.addmm(bias, h, taps[-1]) if bias.dim() == 1 else bias + h @ taps[-1]
-            size = ring.shape[0]
-            for j in range(1, len(taps)):  # x at t − j·dilation
-                y.addmm_(ring[(t - j * dilation) % size], taps[-1 - j])
-            ring[t % size] = h  # after the reads: that slot held x at t − size
-            f, g = y.chunk(2, 1)
-            z = torch.tanh(f).mul_(torch.sigmoid(g))
-            s = torch.addmm(skip[1], z, skip[0])
-            skips = s if skips is None else skips.add_(s)
-            if residual is not None:
-                h = torch.addmm(h, z, residual[0]).add_(residual[1])
-        self.t += 1
-        w1, b1, w2, b2 = self.head
-        return torch.addmm(b2, torch.relu(torch.addmm(b1, torch.relu(skips), w1)), w2)
-
-
-def mu_law_encode(x: torch.Tensor) -> torch.Tensor:
-    """Audio in [-1, 1] -> 256 μ-law levels (section 2.2: f(x) = sign(x) ln(1 + μ|x|) /
-    ln(1 + μ), quantized)."""
-    y = torch.sign(x) * torch.log1p(MU * x.abs()) / math.log1p(MU)
-    return ((y + 1) / 2 * MU + 0.5).floor().clamp(0, MU).long()
-
-
-def mu_law_decode(levels: torch.Tensor) -> torch.Tensor:
-    """256 μ-law levels -> audio in [-1, 1] (the inverse of the companding at each level)."""
-    y = levels.float() / MU * 2 - 1
-    return torch.sign(y) * torch.expm1(y.abs() * math.log1p(MU)) / MU
-
-
-class _inference:
-    def __init__(self, module):
-        self.module = module
-
-    def __enter__(self):
-        self.was = self.module.training
-        self.module.eval()
-
-    def __exit__(self, *exc):
-        self.module.train(self.was)

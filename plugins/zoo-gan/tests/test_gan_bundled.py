@@ -57,10 +57,10 @@ def test_bundled_gan_loads_offline_and_was_trained_by_its_recipe(model_id, offli
 
 
 def _fashion_probabilities(images: torch.Tensor) -> torch.Tensor:
-    from zoo_core.evaluation.extractors.fashion_net import load_fashion_net
+    from zoo_core.evaluation.extractors import get_extractor
 
     with torch.no_grad():
-        return load_fashion_net()(images)["logits"].softmax(1)  # (N, 10)
+        return get_extractor("fashion-net")(images)["logits"].softmax(1)  # (N, 10)
 
 
 @pytest.mark.parametrize("model_id", [g for g in GANS if g.endswith("-fashion")])
@@ -80,11 +80,11 @@ def test_bundled_image_gan_draws_every_class(model_id, offline):
         assert accuracy >= 0.7, accuracy  # 0.806 measured when committed
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("model_id", sorted(MODES))
 def test_bundled_2d_gan_covers_the_modes(model_id, offline):
-    from zoo_core.evaluation.run import evaluate_model
 
-    record = evaluate_model(model_id, model_id.split("-")[1] + "-modes", cache=False)
+    record = zoo_core.evaluate(model_id, model_id.split("-")[1] + "-modes", cache=False)
     modes, quality = MODES[model_id]
-    assert record["metrics"]["modes"] >= modes
-    assert record["metrics"]["high_quality"] == pytest.approx(quality, abs=0.01)
+    assert record.metrics["modes"] >= modes
+    assert record.metrics["high_quality"] == pytest.approx(quality, abs=0.01)

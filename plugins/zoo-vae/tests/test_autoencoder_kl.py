@@ -229,13 +229,15 @@ def small(tmp_path_factory) -> AutoencoderKL:
     return ours_from(save(reference(SMALL), tmp_path_factory.mktemp("small")))
 
 
+@pytest.mark.numerics
 def test_a_posterior_draw_follows_the_seeding_rule(small):
     x = images(3, 16)
     mean, logvar = small.posterior(x)
     draw = small.encode(x, sample=True, seed=5)
     eps = Noise.for_range(5, 0, 3).randn(*mean.shape[1:])
     torch.testing.assert_close(draw, mean + torch.exp(0.5 * logvar) * eps)
-    assert torch.equal(small.encode(x[:2], sample=True, seed=5), draw[:2])  # (seed, index)
+    # (seed, index) only; another batch shape: equal up to the float rounding of its kernels
+    torch.testing.assert_close(small.encode(x[:2], sample=True, seed=5), draw[:2])
     assert not torch.equal(small.encode(x, sample=True, seed=6), draw)
     with pytest.raises(ConfigError, match="sample=True"):
         small.encode(x, seed=5)

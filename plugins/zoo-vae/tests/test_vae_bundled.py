@@ -58,6 +58,7 @@ def test_bundled_vae_loads_offline_and_was_trained_by_its_recipe(model_id, no_ne
     assert no_network == []
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("model_id", VAES)
 def test_bundled_vae_keeps_its_bound_and_imputes_better_than_the_mean(model_id, test_images):
     model = zoo_core.load(model_id)
@@ -80,9 +81,9 @@ def test_bundled_vae_samples_every_class(model_id):
     """fashion-net (93.7% test accuracy) sorts 500 samples: every class at least 3 of them
     (the smallest shares measured when committed: 1.4% vae, 2.0% beta-vae, 3.2% vq-vae; a
     decoder or prior gone wrong draws noise or a few shapes)."""
-    from zoo_core.evaluation.extractors.fashion_net import load_fashion_net
+    from zoo_core.evaluation.extractors import get_extractor
 
     with torch.no_grad():
-        logits = load_fashion_net()(zoo_core.load(model_id).sample(500, seed=1))["logits"]
+        logits = get_extractor("fashion-net")(zoo_core.load(model_id).sample(500, seed=1))["logits"]
     share = torch.bincount(logits.argmax(1), minlength=10) / 500
     assert share.min() >= 0.006, share.tolist()

@@ -11,8 +11,8 @@ from zoo_vae.conv_vae import ConvVAE
 from zoo_vae.likelihood import discretized_logistic_log_prob
 from zoo_vae.vq_vae import VQVAE, ema_update
 
+import zoo_core
 from zoo_core.errors import ConfigError
-from zoo_core.generator import Generator
 
 torch.set_num_threads(1)
 
@@ -127,17 +127,20 @@ def test_likelihood_samples_are_8_bit_levels_for_the_logistic():
 
 
 # --------------------------------------------------------------------- the seeding rule
+@pytest.mark.numerics
 @pytest.mark.parametrize("make", [tiny_vae, tiny_vq])
 @pytest.mark.parametrize("pixels", ["mean", "sample"])
 def test_samples_follow_the_seeding_rule(make, pixels):
     model = make()
     a = model.sample(6, seed=3, pixels=pixels, batch_size=4)
-    assert torch.equal(model.sample(3, seed=3, pixels=pixels), a[:3])
-    # Another batch size: the same draws, up to the float rounding of batched kernels.
+    # Other batch shapes (a batch of 3, batches of 1): the same draws, up to the float
+    # rounding of batched kernels.
+    torch.testing.assert_close(model.sample(3, seed=3, pixels=pixels), a[:3])
     torch.testing.assert_close(model.sample(6, seed=3, pixels=pixels, batch_size=1), a)
     assert not torch.equal(model.sample(6, seed=4, pixels=pixels), a)
 
 
+@pytest.mark.numerics
 def test_log_prob_of_an_example_depends_on_its_index_seed_and_k_only():
     model = tiny_vae()
     x = images(5)
@@ -150,6 +153,7 @@ def test_log_prob_of_an_example_depends_on_its_index_seed_and_k_only():
 
 
 # --------------------------------------------------------------------- capabilities
+@pytest.mark.numerics
 @pytest.mark.parametrize("make", [tiny_vae, tiny_vq])
 def test_encode_decode_interpolate(make):
     model = make()
@@ -216,7 +220,7 @@ def test_images_of_the_wrong_shape_or_range_are_refused():
 def test_save_and_load_round_trip_exactly(make, tmp_path):
     model = make()
     model.save_pretrained(tmp_path / "m")
-    again = Generator.from_pretrained(tmp_path / "m")
+    again = zoo_core.from_pretrained(tmp_path / "m")
     assert type(again) is type(model)
     assert torch.equal(again.sample(4, seed=1), model.sample(4, seed=1))
     for name, tensor in model.state_dict().items():

@@ -11,8 +11,8 @@ from zoo_vae.conv_vae import ConvVAE
 from zoo_vae.trainer import ConvVAETrainer, VAETrainerConfig, VQVAETrainer, VQVAETrainerConfig
 from zoo_vae.vq_vae import VQVAE
 
+import zoo_core
 from zoo_core.errors import ConfigError
-from zoo_core.generator import Generator
 from zoo_core.training import train
 from zoo_core.training.config import validate_recipe
 
@@ -132,7 +132,7 @@ def test_dead_codes_restart_on_encoder_outputs():
 def test_the_one_class_filter_keeps_that_class(tmp_path):
     run = recipe(VAE, **{"trainer.classes": [3], "train.steps": 2})
     result = train(run, tmp_path / "run", progress=False)
-    assert isinstance(Generator.from_pretrained(result.model_dir), ConvVAE)
+    assert isinstance(zoo_core.from_pretrained(result.model_dir), ConvVAE)
     from zoo_core.data import load_dataset
 
     data = load_dataset("fashion-mnist", "train")
@@ -158,7 +158,7 @@ def test_recipes_train_end_to_end_and_resume_exactly(base, tmp_path):
     whole = train(recipe(base), tmp_path / "whole", progress=False)
     train(recipe(base), tmp_path / "split", progress=False, stop_after=3)
     resumed = train(recipe(base), tmp_path / "split", progress=False, resume=True)
-    a = Generator.from_pretrained(whole.model_dir).state_dict()
-    b = Generator.from_pretrained(resumed.model_dir).state_dict()
+    a = zoo_core.from_pretrained(whole.model_dir).state_dict()
+    b = zoo_core.from_pretrained(resumed.model_dir).state_dict()
     for key in a:
         assert torch.equal(a[key], b[key]), key

@@ -42,8 +42,10 @@ from torchvision.models.inception import (
     InceptionE,
 )
 
+from zoo_core._io import atomic_write_bytes
 from zoo_core.errors import ChecksumMismatchError, ExtractorUnavailableError
-from zoo_core.evaluation.extractors.base import FeatureExtractor
+from zoo_core.extractor import FeatureExtractor
+from zoo_core.settings import get_settings
 from zoo_core.weights.sources import sha256_file
 
 log = logging.getLogger(__name__)
@@ -204,7 +206,6 @@ def load_inception_fid(path: str | Path | None = None) -> InceptionFID:
 
 def _weights_file(path: str | Path | None) -> Path:
     """Where the weights file is, downloading it into the cache when it may."""
-    from zoo_core.settings import get_settings
 
     if path is not None:  # the caller's file, and nothing else
         file = Path(path) / FID_WEIGHTS_FILE if Path(path).is_dir() else Path(path)
@@ -232,8 +233,6 @@ def _download(dest: Path, looked: str) -> Path:
     """Fetch the weights into ``dest``: verified in memory, then written atomically."""
     import http.client
     import urllib.request
-
-    from zoo_core._io import atomic_write_bytes
 
     log.info("downloading %s to %s", FID_WEIGHTS_URL, dest)
     try:

@@ -1,49 +1,21 @@
-"""Dataset names -> specs (merged from every plugin's ``zoo_datasets``), and loading a split
-into its canonical form."""
+"""Datasets by name (what every plugin's ``zoo_datasets`` registers, through the catalog),
+and one split loaded into the canonical form of its modality."""
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from typing import Any
 
-from zoo_core.data.spec import Dataset, DatasetSpec, SplitData
-from zoo_core.errors import ConfigError, CorruptDatasetError, UnknownDatasetError, ZooError
-from zoo_core.plugin_manager import collect_mapping, get_plugin_manager
+from zoo_core.catalog import DATASETS, get_catalog
+from zoo_core.dataset import Dataset, DatasetSpec, SplitData
+from zoo_core.errors import ConfigError, CorruptDatasetError, ZooError
 from zoo_core.settings import ZooSettings, get_settings
-
-_cache: tuple[Any, tuple[dict[str, DatasetSpec], dict[str, Exception]]] | None = None
-
-
-def _specs() -> tuple[dict[str, DatasetSpec], dict[str, Exception]]:
-    """``(specs, errors)``: the specs by name, and the names two plugins claim (cached until
-    the set of plugins changes). A plugin whose hook returns something other than
-    ``DatasetSpec`` values under their own names is quarantined."""
-    global _cache
-    pm = get_plugin_manager()
-    if _cache is not None and _cache[0] == (pm, pm.generation):
-        return _cache[1]
-    while True:
-        entries, errors = collect_mapping("zoo_datasets")
-        bad = {}
-        for name, entry in entries.items():
-            if not isinstance(entry.value, DatasetSpec):
-                bad[entry.plugin] = f"zoo_datasets gave {name!r} a {type(entry.value).__name__}"
-            elif entry.value.name != name:
-                bad[entry.plugin] = f"zoo_datasets gave the spec {entry.value.name!r} as {name!r}"
-        for plugin, why in bad.items():
-            pm.quarantine(plugin, f"{why}, not a DatasetSpec of that name")
-        if not bad:  # else collect again without the plugins just quarantined
-            break
-    result = ({name: entry.value for name, entry in entries.items()}, errors)
-    _cache = ((pm, pm.generation), result)
-    return result
 
 
 def list_datasets(modality: str | None = None) -> list[str]:
     """Sorted names of the datasets the core and the plugins define."""
-    specs, _ = _specs()
+    specs = get_catalog().values(DATASETS)
     return sorted(n for n, s in specs.items() if modality is None or s.modality == modality)
 
 
@@ -54,14 +26,7 @@ def dataset_spec(name: str) -> DatasetSpec:
         UnknownDatasetError: no plugin defines it (the message lists the closest names).
         DuplicateRegistrationError: two plugins define it.
     """
-    specs, errors = _specs()
-    if name in errors:
-        raise errors[name]
-    if name in specs:
-        return specs[name]
-    failed = [i.name for i in get_plugin_manager().infos.values() if i.status == "failed"]
-    close = difflib.get_close_matches(name, list(specs), n=3)
-    raise UnknownDatasetError(name, close, sorted(specs), failed)
+    return get_catalog().get(DATASETS, name)
 
 
 def load_dataset(
@@ -114,7 +79,7 @@ def load_dataset(
 def _canonical(spec: DatasetSpec, raw: SplitData) -> tuple[Any, Any]:
     """``(x, y)`` as tensors (``x`` a list of strings for text), checked against ``spec``;
     raises ``ValueError`` saying what differs."""
-    import torch
+    import torch  # here: importing zoo_core.data does not import torch
 
     if spec.modality == "text":
         if not isinstance(raw.x, list | tuple) or not all(isinstance(d, str) for d in raw.x):

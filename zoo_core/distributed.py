@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from zoo_core.devices import resolve_device
 from zoo_core.settings import get_settings
 
 
@@ -25,8 +26,6 @@ class Distributed:
 
     @classmethod
     def from_environment(cls, device: str) -> Distributed:
-        from zoo_core.devices import resolve_device
-
         settings = get_settings()
         target = resolve_device(device)
         if target.type == "cuda" and target.index is None:

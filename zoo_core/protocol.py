@@ -21,11 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from zoo_core.card import MODEL_ID_PATTERN, Modality
 from zoo_core.errors import ConfigError, UnknownProtocolError
-
-# Metrics computed from features of generated samples (one sampling and one feature pass).
-FEATURE_METRICS = frozenset(
-    {"fid", "kid", "inception_score", "precision", "recall", "density", "coverage"}
-)
+from zoo_core.validation import one_line
 
 
 class Preprocessing(BaseModel):
@@ -99,10 +95,6 @@ class Protocol(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Protocol:
-        if FEATURE_METRICS & set(self.metrics) and self.extractor is None:
-            raise ValueError(
-                f"metrics {sorted(FEATURE_METRICS & set(self.metrics))} need an extractor"
-            )
         if self.min_samples > self.n_samples:
             raise ValueError(f"min_samples {self.min_samples} exceeds n_samples {self.n_samples}")
         return self
@@ -127,24 +119,22 @@ class Protocol(BaseModel):
         try:
             return Protocol.model_validate({**self.model_dump(), **changes})
         except ValidationError as exc:
-            raise ConfigError(f"protocol {self.name}: {_errors_line(exc)}") from None
+            raise ConfigError(f"protocol {self.name}: {one_line(exc)}") from None
+
+    def with_options(self, family: str | None, options: dict[str, Any]) -> Protocol:
+        """The variant of this protocol whose ``family`` models sample with ``options`` over
+        the protocol's own: its own hash, named by the values in key order (``ddim-10`` for
+        ``{"sampler": "ddim", "steps": 10}``), the same name and hash however it is asked
+        for (a sweep of the leaderboard, ``zoo eval --set``, ``zoo_core.evaluate``)."""
+        if not options:
+            return self
+        merged = {**self.options_for(family), **options}
+        label = "-".join(str(options[key]) for key in sorted(options))
+        return self.replace(sample_options={family or "": merged}, variant=label, nfe_sweep={})
 
     def variants(self, family: str | None) -> list[Protocol]:
         """The sweep variants of this protocol for ``family`` (leaderboard curves)."""
-        base = self.options_for(family)
-        out = []
-        for options in self.nfe_sweep.get(family or "", ()):
-            merged = {**base, **options}
-            label = "-".join(str(options[key]) for key in sorted(options))
-            out.append(self.replace(sample_options={family: merged}, variant=label, nfe_sweep={}))
-        return out
-
-
-def _errors_line(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in item['loc']) or '(value)'}: {item['msg']}"
-        for item in exc.errors(include_url=False)
-    )
+        return [self.with_options(family, o) for o in self.nfe_sweep.get(family or "", ())]
 
 
 @cache
@@ -157,7 +147,7 @@ def _shipped() -> dict[str, Protocol]:
         try:
             protocol = Protocol.model_validate(data)
         except ValidationError as exc:
-            raise ConfigError(f"protocol file {entry.name}: {_errors_line(exc)}") from None
+            raise ConfigError(f"protocol file {entry.name}: {one_line(exc)}") from None
         if f"{protocol.name}.yaml" != entry.name:
             raise ConfigError(f"protocol file {entry.name} names {protocol.name!r}")
         protocols[protocol.name] = protocol

@@ -13,7 +13,17 @@ from typing import ClassVar
 
 import torch
 
+from zoo_core.data import load_dataset
+from zoo_core.errors import CapabilityError, ConfigError
+from zoo_core.evaluation.frechet import feature_statistics, frechet_distance
 from zoo_core.evaluation.harness import Evaluation
+from zoo_core.evaluation.metrics import (
+    density_coverage,
+    inception_score,
+    kernel_inception_distance,
+    mixture_modes,
+    precision_recall,
+)
 from zoo_core.evaluator import Evaluator
 
 IMAGES = frozenset({"image"})
@@ -31,6 +41,7 @@ class _FeatureEvaluator(Evaluator):
     """Metrics in the protocol's feature space: invalid when any sample was not finite."""
 
     modalities: ClassVar[frozenset[str]] = IMAGES
+    features: ClassVar[bool] = True
 
     def compute(self, run: Evaluation) -> dict[str, float]:
         values = self.from_features(run)
@@ -53,8 +64,6 @@ class FrechetEvaluator(_FeatureEvaluator):
     lower_is_better: ClassVar[dict[str, bool]] = {"fid": True}
 
     def from_features(self, run: Evaluation) -> dict[str, float]:
-        from zoo_core.evaluation.frechet import feature_statistics, frechet_distance
-
         ref = run.reference()
         mu, sigma = feature_statistics(run.generated().features.double())
         return {"fid": float(frechet_distance(mu, sigma, ref.mu, ref.sigma))}
@@ -67,8 +76,6 @@ class KIDEvaluator(_FeatureEvaluator):
     lower_is_better: ClassVar[dict[str, bool]] = {"kid": True, "kid_std": True}
 
     def from_features(self, run: Evaluation) -> dict[str, float]:
-        from zoo_core.evaluation.metrics import kernel_inception_distance
-
         p = run.protocol
         mean, std = kernel_inception_distance(
             run.reference().features, run.generated().features,
@@ -88,9 +95,6 @@ class InceptionScoreEvaluator(_FeatureEvaluator):
     }
 
     def from_features(self, run: Evaluation) -> dict[str, float]:
-        from zoo_core.errors import CapabilityError
-        from zoo_core.evaluation.metrics import inception_score
-
         logits = run.generated().logits
         if logits is None:
             raise CapabilityError(run.protocol.extractor, "a classifier head", frozenset())
@@ -111,8 +115,6 @@ class PrecisionRecallEvaluator(_FeatureEvaluator):
     lower_is_better: ClassVar[dict[str, bool]] = {"precision": False, "recall": False}
 
     def from_features(self, run: Evaluation) -> dict[str, float]:
-        from zoo_core.evaluation.metrics import precision_recall
-
         precision, recall = precision_recall(*_prdc_sides(run), k=run.protocol.nearest_k)
         return {"precision": float(precision), "recall": float(recall)}
 
@@ -124,8 +126,6 @@ class DensityCoverageEvaluator(_FeatureEvaluator):
     lower_is_better: ClassVar[dict[str, bool]] = {"density": False, "coverage": False}
 
     def from_features(self, run: Evaluation) -> dict[str, float]:
-        from zoo_core.evaluation.metrics import density_coverage
-
         density, coverage = density_coverage(*_prdc_sides(run), k=run.protocol.density_k)
         return {"density": float(density), "coverage": float(coverage)}
 
@@ -143,10 +143,6 @@ class ModesEvaluator(Evaluator):
     }
 
     def compute(self, run: Evaluation) -> dict[str, float]:
-        from zoo_core.data import load_dataset
-        from zoo_core.errors import ConfigError
-        from zoo_core.evaluation.metrics import mixture_modes
-
         params = load_dataset(run.protocol.dataset, split=run.protocol.split).params
         if "centers" not in params or "std" not in params:
             raise ConfigError(f"{run.protocol.dataset} is not a Gaussian mixture with known modes")
@@ -189,6 +185,7 @@ class SpeedEvaluator(Evaluator):
 
     metrics = ("samples_per_s", "latency_s", "nfe")
     modalities: ClassVar[frozenset[str]] = ALL
+    speed: ClassVar[bool] = True
     lower_is_better: ClassVar[dict[str, bool]] = {
         "samples_per_s": False,
         "latency_s": True,

@@ -1,13 +1,19 @@
 """What a feature extractor is: a frozen network from images to a feature space, named and
-pinned by the sha256 of its weights, so that a protocol can say exactly which one it used."""
+pinned by the sha256 of its weights, so that a protocol can say exactly which one it used;
+and how a plugin registers one (:class:`ExtractorSpec`, through ``zoo_extractors``)."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import ClassVar
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
+
+from zoo_core.card import MODEL_ID_PATTERN
+from zoo_core.errors import ConfigError
 
 
 class FeatureExtractor(nn.Module, ABC):
@@ -50,6 +56,46 @@ class FeatureExtractor(nn.Module, ABC):
         """
 
 
+class ExtractorSpec(BaseModel):
+    """How to load one feature extractor: what the ``zoo_extractors`` hook returns.
+
+    An extractor id is the spec's ``name`` (``fashion-net``), or, for a spec that takes an
+    ``argument``, ``name:ARGUMENT`` (``timm:vit_large_patch14_dinov2.lvd142m@224``).
+    ``load(argument)`` (``load()`` without one) returns the extractor with its weights
+    verified and its ``id`` and ``weights_sha256`` set.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=MODEL_ID_PATTERN, max_length=64, description="The extractor's name.")
+    description: str = Field(description="One line: the network, its features, its weights.")
+    argument: str | None = Field(
+        None, description="What follows the colon of its ids (e.g. 'model name'); None: none."
+    )
+    load: Callable[..., FeatureExtractor] = Field(
+        exclude=True, repr=False, description="load(argument) (or load()) -> the extractor."
+    )
+
+    @property
+    def usage(self) -> str:
+        """How an id of this extractor is written (``timm:<model name>``)."""
+        return self.name if self.argument is None else f"{self.name}:<{self.argument}>"
+
+    def build(self, argument: str | None) -> FeatureExtractor:
+        """The extractor of id ``name[:argument]``, frozen and in eval mode.
+
+        Raises:
+            ConfigError: an argument the spec does not take, or a missing one it needs.
+        """
+        if (argument is None) != (self.argument is None):
+            given = "none" if argument is None else repr(argument)
+            raise ConfigError(
+                f"feature extractor {self.name!r} is written {self.usage}; got argument {given}"
+            )
+        extractor = self.load() if argument is None else self.load(argument)
+        return extractor.requires_grad_(False).eval()
+
+
 RESIZE_METHODS = ("bilinear", "bicubic", "nearest", "none")
 
 
@@ -66,8 +112,6 @@ def preprocess(images: torch.Tensor, extractor: FeatureExtractor, resize: str) -
         ConfigError: an unknown resize method, images that are not ``(N, 1|3, H, W)``, or a
             size mismatch under ``none``.
     """
-    from zoo_core.errors import ConfigError
-
     if resize not in RESIZE_METHODS:
         raise ConfigError(f"unknown resize {resize!r}; use one of {', '.join(RESIZE_METHODS)}")
     if images.ndim != 4 or images.shape[1] not in (1, 3):

@@ -39,7 +39,9 @@ from zoo_core.errors import (
     WeightsError,
     WeightsUnavailableError,
 )
-from zoo_core.evaluation.extractors.base import FeatureExtractor
+from zoo_core.extractor import FeatureExtractor
+from zoo_core.settings import get_settings
+from zoo_core.weights.sources import fetch_hub_file, sha256_file
 
 if TYPE_CHECKING:
     from timm.models import PretrainedCfg
@@ -114,8 +116,6 @@ def load_timm_extractor(spec: str) -> TimmExtractor:
     import timm
     from timm.data import resolve_model_data_config
 
-    from zoo_core.weights.sources import sha256_file
-
     name, size = _parse(spec)
     cfg = _pretrained_cfg(name)
     path = _fetch(spec, cfg)
@@ -162,29 +162,25 @@ def _pretrained_cfg(name: str) -> PretrainedCfg:
     arch, tag = split_model_name_tag(name)
     if not timm.is_model(arch):
         close = difflib.get_close_matches(arch, timm.list_models(), n=3, cutoff=0.6)
-        hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
         raise UnknownExtractorError(
-            f"timm has no model {arch!r}; {hint}see timm.list_models(pretrained=True)"
+            "timm model", arch, close, None, remedy="see timm.list_models(pretrained=True)"
         )
     tags = [n.partition(".")[2] for n in timm.list_pretrained(f"{arch}.*")]
     if tag and tag not in tags:
-        raise UnknownExtractorError(
-            f"timm model {arch!r} has no pretrained tag {tag!r}; "
-            f"its tags: {', '.join(tags) or 'none'}"
-        )
+        raise UnknownExtractorError(f"pretrained tag of timm model {arch!r}:", tag, known=tags)
     cfg = get_pretrained_cfg(name) if tags else None
     if cfg is None or not cfg.hf_hub_id:
         raise UnknownExtractorError(
-            f"timm model {name!r} has no weights on the Hugging Face Hub, so it cannot be a "
-            f"feature extractor; pretrained tags: {', '.join(tags) or 'none'}"
+            "timm model with weights on the Hugging Face Hub",
+            name,
+            known=tags,
+            remedy="a model without them cannot be a feature extractor",
         )
     return cfg
 
 
 def _fetch(spec: str, cfg: PretrainedCfg) -> Path:
     """The weights file from the Hugging Face cache, fetched under the network policy."""
-    from zoo_core.settings import get_settings
-    from zoo_core.weights.sources import fetch_hub_file
 
     repo, _, revision = cfg.hf_hub_id.partition("@")  # timm allows "org/name@revision"
     revision = revision or "main"
