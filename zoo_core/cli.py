@@ -459,20 +459,14 @@ def leaderboard_command(out, pattern, protocols, device, force, n, allow_small, 
                         no_sweep, progress):  # fmt: skip
     """Run the missing evaluations and render leaderboard.md and index.html in --out."""
     # Deferred: the evaluation imports torch, which `zoo list` must not.
-    from zoo_core.distributed import Distributed
     from zoo_core.evaluation.leaderboard import run_leaderboard
 
     for name in protocols:
         get_protocol(name)  # an unknown name fails before any work
     _check_device(device)
-    dist = Distributed.from_environment(device or default_device())
-    try:
-        result = run_leaderboard(out, models=pattern, protocols=list(protocols) or None,
-                                 device=dist.device, force=force, n=n, allow_small=allow_small,
-                                 timeout=timeout, sweep=not no_sweep, progress=progress,
-                                 dist=dist)  # fmt: skip
-    finally:
-        dist.close()
+    result = run_leaderboard(out, models=pattern, protocols=list(protocols) or None,
+                             device=device, force=force, n=n, allow_small=allow_small,
+                             timeout=timeout, sweep=not no_sweep, progress=progress)  # fmt: skip
     if result.pages is None:
         return
     failed = [r for r in result.ran if not r.ok]

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from zoo_core.devices import default_device
 from zoo_core.distributed import Distributed
 from zoo_core.evaluation.harness import weights_hash
 from zoo_core.evaluation.render import render_leaderboard
@@ -70,17 +71,57 @@ def run_leaderboard(
 ) -> LeaderboardRun:
     """Evaluate what is missing into ``out_dir/results.jsonl`` and render the pages.
 
+    Args:
+        dist: the processes to share each evaluation with (default: those of ``torchrun``,
+            or this one alone); one given is left open. The main process writes the files.
+
     Raises:
         UnknownProtocolError: a protocol name that does not exist.
         ResultsFileError: the results file is corrupt or of a newer format.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    results = out_dir / RESULTS_FILE
-    existing = read_records(results)  # a corrupt file fails before any work
+    existing = read_records(out_dir / RESULTS_FILE)  # a corrupt file fails before any work
     chosen = [get_protocol(name) for name in (protocols or list_protocols())]
     ids = [m for m in list_models() if models is None or fnmatch.fnmatch(m, models)]
-    main = dist is None or dist.is_main
+    owned = dist is None
+    if owned:
+        dist = Distributed.from_environment(device or default_device())
+    try:
+        return _run(
+            out_dir,
+            existing,
+            ids,
+            chosen,
+            dist,
+            force=force,
+            n=n,
+            allow_small=allow_small,
+            timeout=timeout,
+            sweep=sweep,
+            progress=progress,
+        )
+    finally:
+        if owned:
+            dist.close()
+
+
+def _run(
+    out_dir: Path,
+    existing: list[EvaluationRecord],
+    ids: list[str],
+    chosen: list[Protocol],
+    dist: Distributed,
+    *,
+    force: bool,
+    n: int | None,
+    allow_small: bool,
+    timeout: float | None,
+    sweep: bool,
+    progress: bool,
+) -> LeaderboardRun:
+    results = out_dir / RESULTS_FILE
+    main = dist.is_main
     summary = LeaderboardRun()
     for model_id in ids:
         card = model_card(model_id)
@@ -113,8 +154,8 @@ def run_leaderboard(
                 continue
             began = time.monotonic()
             try:
-                record = evaluate(model, protocol, device=device, progress=progress,
-                                  timeout=timeout, dist=dist)  # fmt: skip
+                record = evaluate(model, protocol, progress=progress, timeout=timeout,
+                                  dist=dist)  # fmt: skip
             except Exception as exc:
                 log.warning("%s under %s failed: %s", model_id, protocol.title, exc)
                 record = failed_record(model_id, protocol, exc, time.monotonic() - began)

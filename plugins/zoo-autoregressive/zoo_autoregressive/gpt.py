@@ -55,6 +55,7 @@ from zoo_autoregressive.tokenizer import (
 from zoo_core.errors import ConfigError
 from zoo_core.generator import Example, Generator
 from zoo_core.seeding import Noise, resolve_seed
+from zoo_core.validation import one_line
 
 __all__ = [
     "GPT",
@@ -801,12 +802,7 @@ def config_from_transformers(
     try:
         return GPTConfig.model_validate(fields)
     except ValidationError as exc:
-        parts = [
-            f"{'.'.join(str(p) for p in e['loc']) or '(config)'}: "
-            + e["msg"].removeprefix("Value error, ")
-            for e in exc.errors(include_url=False)
-        ]
-        raise ConfigError("transformers GPT-2 config: " + "; ".join(parts)) from None
+        raise ConfigError("transformers GPT-2 config: " + one_line(exc, whole="(config)")) from None
 
 
 # Our state-dict names -> GPT-2's (transformers' GPT2LMHeadModel without its "transformer.").

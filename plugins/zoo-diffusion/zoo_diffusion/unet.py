@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from torch import nn
 
 from zoo_core.errors import ConfigError
+from zoo_core.validation import one_line
 from zoo_core.weights.renaming import current_diffusers_name, rename_state_dict
 
 __all__ = ["UNet2D", "UNetConfig", "convert_diffusers_unet", "unet_config_from_diffusers"]
@@ -545,12 +546,7 @@ def unet_config_from_diffusers(config: Mapping[str, Any]) -> UNetConfig:
     try:
         return UNetConfig.model_validate(fields)
     except ValidationError as exc:
-        parts = [
-            f"{'.'.join(str(p) for p in e['loc']) or '(config)'}: "
-            + e["msg"].removeprefix("Value error, ")
-            for e in exc.errors(include_url=False)
-        ]
-        raise ConfigError("diffusers UNet config: " + "; ".join(parts)) from None
+        raise ConfigError("diffusers UNet config: " + one_line(exc, whole="(config)")) from None
 
 
 # Our state-dict names -> diffusers' current ones, applied in order.

@@ -50,6 +50,7 @@ from torch import nn
 from zoo_core.errors import ConfigError
 from zoo_core.generator import Example, Generator
 from zoo_core.seeding import Noise, resolve_seed
+from zoo_core.validation import one_line
 from zoo_core.weights.renaming import current_diffusers_name, rename_state_dict
 
 __all__ = [
@@ -584,12 +585,9 @@ def config_from_diffusers(config: Mapping[str, Any]) -> AutoencoderKLConfig:
     try:
         return AutoencoderKLConfig.model_validate(fields)
     except ValidationError as exc:
-        parts = [
-            f"{'.'.join(str(p) for p in e['loc']) or '(config)'}: "
-            + e["msg"].removeprefix("Value error, ")
-            for e in exc.errors(include_url=False)
-        ]
-        raise ConfigError("diffusers AutoencoderKL config: " + "; ".join(parts)) from None
+        raise ConfigError(
+            "diffusers AutoencoderKL config: " + one_line(exc, whole="(config)")
+        ) from None
 
 
 # Our state-dict names -> diffusers' current ones, applied in order.
