@@ -30,23 +30,12 @@ import argparse
 import copy
 import math
 import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from machine import cpu_name  # benchmarks/machine.py
 
 
 def timed(calls: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:

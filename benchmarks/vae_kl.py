@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import argparse
 import copy
-import platform
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import diffusers
 import torch
 from diffusers import AutoencoderKL as DiffusersAutoencoderKL
+from machine import cpu_name  # benchmarks/machine.py
 from zoo_vae.autoencoder_kl import AutoencoderKL, config_from_diffusers, state_dict_from_diffusers
 
 SD_VAE = {
@@ -49,16 +48,6 @@ def models() -> tuple[DiffusersAutoencoderKL, AutoencoderKL]:
     ours = AutoencoderKL(config)
     ours.load_state_dict(state_dict_from_diffusers(reference.state_dict(), config))
     return reference, ours.eval()
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def timed(calls: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:

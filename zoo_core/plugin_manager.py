@@ -179,7 +179,7 @@ def _register_core(pm: ZooPluginManager, found: list[tuple[EntryPoint, str]]) ->
             "missing: zoo-core is not installed; install it (pip install zoo-core, or "
             "pip install -e . in a checkout)"
         )
-    (ep,) = core[:1]
+    ep = core[0]  # _entry_points gives each (name, distribution) once
     pm.register(ep.load(), name=CORE_PLUGIN)
     version = ep.dist.version if ep.dist is not None else "?"
     pm.infos[CORE_PLUGIN] = PluginInfo(CORE_PLUGIN, CORE_PLUGIN, version, "ok", module=ep.value)
