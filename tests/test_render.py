@@ -526,3 +526,15 @@ def test_chromium_renders_the_tables_and_sorts_from_the_fragment(board, tmp_path
     old = board_table(dom, HASHES["old"])
     assert "data-sort" not in old.attrs
     assert [s.attrs.get("type") for s in dom.find_all("script")] == ["application/json", None]
+
+
+def test_a_non_finite_speed_or_nfe_stays_off_the_log_axes(tmp_path):
+    """An infinite NFE or throughput (a broken timer, a hand-edited record) used to overflow
+    the log axis' ticks; such a point is left out of the charts, its row kept."""
+    broken = sweep_record("ddim", 20, 18.5)
+    broken["speed"] = {"samples_per_s": float("inf"), "nfe": float("inf")}
+    recs = [sweep_record("ddim", 10, 30.0), broken, sweep_record("ddim", 100, 11.9)]
+    md_path, html_path = render_leaderboard(recs, tmp_path)
+    page = html_path.read_text()
+    assert page.count('data-sampler="ddim"') >= 1 and "inf" not in page.split("<svg")[1]
+    assert len(markdown_tables(md_path.read_text())) == 3

@@ -6,6 +6,7 @@ It picks the points out of the tables; :mod:`.svg` draws them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 from zoo_core.evaluation.render.svg import DASHES, Series, chart, palette
@@ -23,7 +24,7 @@ def speed_scatter(table: Table, colors: Mapping[str, str]) -> str | None:
     series = []
     for row in table.rows:
         per_s = number(row.record.speed.samples_per_s)
-        if row.value is not None and per_s is not None and per_s > 0:
+        if row.value is not None and _positive(per_s):  # a log axis
             model = row.record.model
             color = colors.get(model, "#333")
             series.append(Series(model, [(per_s, row.value)], color, data={"model": model}))
@@ -53,7 +54,7 @@ def nfe_chart(group: list[Table], colors: Mapping[str, str]) -> str | None:
             ]
             curve = ", ".join([table.sampler, *others])
             nfe = number(row.record.speed.nfe) or steps
-            if row.value is not None and nfe and nfe > 0:
+            if row.value is not None and _positive(nfe):  # a log axis
                 points = curves.setdefault((row.record.model, curve), {})
                 points.setdefault(nfe, row.value)  # a repeated NFE keeps the first table's
     per_model: dict[str, int] = {}
@@ -74,3 +75,8 @@ def nfe_chart(group: list[Table], colors: Mapping[str, str]) -> str | None:
     arrow = "↓" if group[0].lower_is_better.get(metric, True) else "↑"
     title = f"{metric} vs NFE — {group[0].protocol_name}"
     return chart("nfe", "line", title, series, "NFE (log)", f"{metric} {arrow}", fmt=fmt)
+
+
+def _positive(value: float | None) -> bool:
+    """Whether ``value`` can stand on a log axis: a finite number above zero."""
+    return value is not None and 0 < value < math.inf
