@@ -10,6 +10,7 @@ direction is the record's, else the one its evaluator class declares.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
@@ -249,7 +250,8 @@ def _provenance(protocol: Protocol, protocol_hash: str, records: list[Evaluation
     parts = [f"protocol sha256 {protocol_hash}"]
     settings = []
     dump = protocol.model_dump(mode="json", exclude={"name", "metrics", "description", "nfe_sweep"})
-    for key, value in sorted(dump.items()):
+    dump = json.loads(json.dumps(dump, sort_keys=True))  # every level in key order, as filed
+    for key, value in dump.items():
         if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
             for group, inner in value.items():  # sample_options, keyed by family
                 pairs = ", ".join(f"{k}={fmt(v)}" for k, v in inner.items())
