@@ -388,8 +388,3 @@ def architecture_class(name: str, *, distribution: str | None = None) -> type:
 def trainer_class(architecture: str) -> type:
     """The ``Trainer`` class registered for ``architecture``."""
     return get_catalog().get(TRAINERS, architecture)
-
-
-def evaluator_class(metric: str) -> type:
-    """The ``Evaluator`` class that computes ``metric`` (a name a protocol lists)."""
-    return get_catalog().get(EVALUATORS, metric)
